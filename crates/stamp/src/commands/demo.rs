@@ -1,0 +1,129 @@
+//! `stamp demo`: the whole path on the bundled example, end to end. Each issue that adds a
+//! capability adds its step here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use stamp_image::scan::{compare, scan_tree};
+use stamp_image::{Store, UnpackOptions};
+
+use crate::cli::DemoArgs;
+
+/// The target the example's static binary is built for.
+const EXAMPLE_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
+    let example = match args.example {
+        Some(dir) => dir,
+        None => default_example()?,
+    };
+    let example = std::path::absolute(&example)?;
+    let work_dir = match args.work_dir {
+        Some(dir) => dir,
+        None => example.join("../../target/stamp-demo"),
+    };
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating `{}`", work_dir.display()))?;
+    let work_dir = work_dir.canonicalize()?;
+    let home = work_dir.join(".stamp");
+
+    step(1, "build the example service as a static binary (cargo)");
+    build_example(&example)?;
+
+    step(2, "build its image from stamp.toml into the local OCI store");
+    let spec = example.join("stamp.toml");
+    let first = super::build::build(Some(&home), &spec)?;
+    println!("    image     {}  {}", first.reference, first.digest);
+    for layer in &first.layers {
+        println!("    layer     {}  {:>9} bytes  {}", layer.digest.short(), layer.size, layer.name);
+    }
+    println!(
+        "    time      source_date_epoch {} (from {})",
+        first.source_date_epoch, first.source_date_from
+    );
+    println!("    files     {} paths, root digest {}", first.file_count, first.file_manifest_root);
+    println!("    store     {}", home.join("oci").display());
+
+    step(3, "build it again: same inputs, same digest, bit for bit");
+    let second = super::build::build(Some(&home), &spec)?;
+    if second.digest != first.digest {
+        bail!(
+            "rebuild gave {} instead of {}: the build is not reproducible",
+            second.digest,
+            first.digest
+        );
+    }
+    println!("    rebuilt   {}  identical", second.digest);
+
+    step(4, "unpack it safely and check the tree against the image's file manifest");
+    let store = Store::open(&home)?;
+    let rootfs = work_dir.join(format!("rootfs-{}", first.digest.short()));
+    if rootfs.exists() {
+        std::fs::remove_dir_all(&rootfs)
+            .with_context(|| format!("clearing the demo's previous unpack at `{}`", rootfs.display()))?;
+    }
+    let summary = stamp_image::unpack_image(&store, &first.digest, &rootfs, &UnpackOptions::default())?;
+    println!(
+        "    unpacked  {} entries, {} bytes into {}",
+        summary.entries,
+        summary.bytes,
+        rootfs.display()
+    );
+    let manifest = store.file_manifest(&first.digest)?;
+    let tree = scan_tree(&rootfs)?;
+    let as_root = stamp_image::unpack::running_as_root();
+    let differences: Vec<_> = compare(&manifest, &tree, &[])
+        .into_iter()
+        .filter(|difference| as_root || difference.code != "drift-owner")
+        .collect();
+    if !differences.is_empty() {
+        for difference in &differences {
+            eprintln!("    {}  {}", difference.code, difference.path);
+        }
+        bail!("the unpacked tree differs from the image's file manifest");
+    }
+    println!(
+        "    checked   {} paths match the manifest{}",
+        manifest.entries.len(),
+        if as_root { "" } else { " (owners not compared: not running as root)" }
+    );
+    println!();
+    println!("done. try: stamp --home {} manifest {} --format mtree", home.display(), first.reference);
+    Ok(0)
+}
+
+fn step(number: u32, text: &str) {
+    println!("[{number}] {text}");
+}
+
+fn default_example() -> anyhow::Result<PathBuf> {
+    let candidates = [
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/payments-api"),
+        PathBuf::from("examples/payments-api"),
+    ];
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("stamp.toml").is_file())
+        .context("the bundled example `examples/payments-api` was not found; pass --example DIR")
+}
+
+fn build_example(example: &Path) -> anyhow::Result<()> {
+    if std::env::consts::ARCH != "x86_64" {
+        bail!("the demo builds the example for {EXAMPLE_TARGET}; this machine is {}", std::env::consts::ARCH);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(example)
+        .args(["build", "--release", "--quiet", "--target", EXAMPLE_TARGET])
+        .env("CARGO_TARGET_DIR", example.join("target"))
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .status()
+        .context("running cargo to build the example")?;
+    if !status.success() {
+        bail!("cargo could not build the example in `{}`", example.display());
+    }
+    let binary = example.join(format!("target/{EXAMPLE_TARGET}/release/payments-api"));
+    println!("    binary    {} ({} bytes)", binary.display(), std::fs::metadata(&binary)?.len());
+    Ok(())
+}
