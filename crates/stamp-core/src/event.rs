@@ -89,6 +89,9 @@ pub enum EventKind {
     LogVerify,
     #[serde(rename = "log.init")]
     LogInit,
+    /// Someone read event contents from the log (PCI DSS 10.2.1.3: access to audit logs).
+    #[serde(rename = "log.read")]
+    LogRead,
     #[serde(rename = "evidence.export")]
     EvidenceExport,
     #[serde(rename = "control.failure")]
@@ -99,7 +102,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::Build,
         EventKind::Gate,
         EventKind::Approve,
@@ -116,6 +119,7 @@ impl EventKind {
         EventKind::PolicyChange,
         EventKind::LogVerify,
         EventKind::LogInit,
+        EventKind::LogRead,
         EventKind::EvidenceExport,
         EventKind::ControlFailure,
         EventKind::Rescan,
@@ -140,6 +144,7 @@ impl EventKind {
             EventKind::PolicyChange => "policy.change",
             EventKind::LogVerify => "log.verify",
             EventKind::LogInit => "log.init",
+            EventKind::LogRead => "log.read",
             EventKind::EvidenceExport => "evidence.export",
             EventKind::ControlFailure => "control.failure",
             EventKind::Rescan => "rescan",

@@ -299,6 +299,7 @@ pub fn apply(connection: &Connection, index: u64, event: &Event) -> Result<(), A
         | EventKind::PolicyChange
         | EventKind::LogVerify
         | EventKind::LogInit
+        | EventKind::LogRead
         | EventKind::EvidenceExport
         | EventKind::ControlFailure
         | EventKind::Rescan => {}

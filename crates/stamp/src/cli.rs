@@ -22,6 +22,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create the store: the OCI layout, the log and its signing key
+    ///
+    /// Makes `.stamp/` with an empty OCI image layout, the log database `stamp.db`, the log
+    /// key `log.key` (mode 0600, Ed25519) and `log.pub`, the verifier key in the signed-note
+    /// format (`name+hash+base64`) that anyone checking checkpoints needs. The first entry of
+    /// the log is a `log.init` event. Commands that change state create the store on first use
+    /// too; running init again only prints what is there.
+    Init(InitArgs),
+    /// The tamper-evident log: show events, prove inclusion and consistency, verify, replay
+    Log(LogArgs),
     /// Build the image a stamp.toml describes into the local OCI store
     ///
     /// The image digest depends only on the spec, the input files' contents and the pinned
@@ -113,4 +123,91 @@ pub struct DemoArgs {
     /// Where the demo keeps its store and unpacked files (default: target/stamp-demo)
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    pub command: LogCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Print events, oldest first (reading them is itself logged, PCI DSS 10.2.1.3)
+    Show(LogShowArgs),
+    /// Print an inclusion proof (`--index`) or a consistency proof (`--from`, `--to`) as JSON
+    ///
+    /// The JSON has exactly the fields Go's `sumdb/tlog` checkers take: for inclusion
+    /// `leaf_index`, `tree_size`, `leaf_hash`, `root_hash`, `proof`; for consistency
+    /// `old_size`, `old_root`, `new_size`, `new_root`, `proof` (hashes in hex, RFC 9162 order).
+    Prove(LogProveArgs),
+    /// Recompute and check the whole log; exit 1 naming the first bad index
+    ///
+    /// Recomputes every leaf hash from the stored event bytes and every interior hash, checks
+    /// every stored checkpoint's signature and root, consistency between successive
+    /// checkpoints, and that no entry is missing past the newest checkpoint. Each run is
+    /// recorded as a `log.verify` event (PCI DSS 10.3.4).
+    Verify(LogVerifyArgs),
+    /// Print the latest signed checkpoint (C2SP tlog-checkpoint in a signed note)
+    Checkpoint,
+    /// Rebuild the projection tables (images, environments, instances, approvals,
+    /// revocations) from the log alone and check they come out identical
+    Replay(LogReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogShowArgs {
+    /// Only events of this kind (`build`, `deploy`, `instance.start`, …)
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only events about this subject (image digest, instance id, environment)
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only events at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogProveArgs {
+    /// Prove that the entry at this index is in the log
+    #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    pub index: Option<u64>,
+    /// Tree size to prove against (default: the current size)
+    #[arg(long, requires = "index")]
+    pub size: Option<u64>,
+    /// Prove that the log at this size is a prefix of the log at `--to`
+    #[arg(long, requires = "to")]
+    pub from: Option<u64>,
+    /// The later size (default with --from: required)
+    #[arg(long, requires = "from")]
+    pub to: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogVerifyArgs {
+    /// Verifier key (`name+hash+base64`) to check checkpoints with (default: the store's own
+    /// log.pub; an assessor passes the key they were given)
+    #[arg(long, value_name = "KEY")]
+    pub verifier: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogReplayArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod recorder;
 mod settings;
 
 use std::io::Write;

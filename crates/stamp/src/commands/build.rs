@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use anyhow::Context;
+use stamp_core::event::{EventKind, Outcome};
 use stamp_image::{BuildOptions, BuildOutput, Store};
+
+use crate::recorder::Recorder;
 
 use crate::cli::{BuildArgs, OutputFormat};
 
@@ -16,18 +19,54 @@ pub fn run(home: Option<&Path>, args: BuildArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Load the spec, open the store and build; shared with `stamp demo`.
+/// Load the spec, open the store, build, and record the build (or its failure) in the log;
+/// shared with `stamp demo`.
 pub fn build(home: Option<&Path>, spec_path: &Path) -> anyhow::Result<BuildOutput> {
     let spec = stamp_image::load_spec(spec_path)
         .with_context(|| format!("loading `{}`", spec_path.display()))?;
     let home = crate::settings::home(home, Some(&spec.path));
     let store = Store::open_or_create(&home)
         .with_context(|| format!("opening the store at `{}`", home.display()))?;
+    let mut recorder = Recorder::open_or_init(&home)?.recorder;
     let options = BuildOptions {
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
     };
-    stamp_image::build(&spec, &store, &options)
-        .with_context(|| format!("building `{}`", spec.reference()))
+    let result = stamp_image::build(&spec, &store, &options)
+        .with_context(|| format!("building `{}`", spec.reference()));
+    let event = match &result {
+        Ok(output) => recorder
+            .event(EventKind::Build, Outcome::Success, &output.digest.to_string())
+            .detail(
+                "image",
+                serde_json::json!({ "name": spec.name, "digest": output.digest }),
+            )
+            .detail("reference", output.reference.clone())
+            .detail("spec_digest", output.spec_digest.to_string())
+            .detail("git_commit", output.git_commit.clone())
+            .detail("source_date_epoch", output.source_date_epoch)
+            .detail("file_manifest_root", output.file_manifest_root.to_string())
+            .detail(
+                "layers",
+                output.layers.iter().map(|layer| layer.digest.to_string()).collect::<Vec<_>>(),
+            )
+            .reference(output.digest)
+            .reference(output.config_digest),
+        // A failed build is recorded too, with the reason; the reason names files and keys,
+        // never file contents.
+        Err(error) => recorder
+            .event(EventKind::Build, Outcome::Failure, &spec.reference())
+            .detail("reason", format!("{error:#}")),
+    };
+    let event = match output_base(&result) {
+        Some(base) => event.detail("base_digest", base.to_string()),
+        None => event,
+    };
+    recorder.append(event)?;
+    result
+}
+
+fn output_base(result: &anyhow::Result<BuildOutput>) -> Option<stamp_core::Digest> {
+    result.as_ref().ok().and_then(|output| output.base_digest)
 }
 
 fn print_text(output: &BuildOutput) {

@@ -18,7 +18,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         Some(dir) => dir,
         None => default_example()?,
     };
-    let example = std::path::absolute(&example)?;
+    let example = example
+        .canonicalize()
+        .with_context(|| format!("example directory `{}`", example.display()))?;
     let work_dir = match args.work_dir {
         Some(dir) => dir,
         None => example.join("../../target/stamp-demo"),

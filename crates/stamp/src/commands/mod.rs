@@ -3,6 +3,8 @@
 mod build;
 mod demo;
 mod images;
+mod init;
+mod log;
 mod manifest;
 mod unpack;
 
@@ -22,6 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Unpack(args) => unpack::run(home, args),
         Command::Images(args) => images::run(home, args),
         Command::Demo(args) => demo::run(args),
+        Command::Init(args) => init::run(home, args),
+        Command::Log(args) => log::run(home, args),
     }
 }
 
@@ -76,6 +80,15 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;
         }
+        if let Some(error) = cause.downcast_ref::<stamp_log::OpenLogError>() {
+            return match error {
+                stamp_log::OpenLogError::NotFound { .. } => 2,
+                _ => 1,
+            };
+        }
+        if cause.downcast_ref::<stamp_log::ReadKeyFileError>().is_some() {
+            return 2;
+        }
     }
     3
 }
@@ -106,6 +119,9 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
                 StoreError::UnknownImage(_) => return Some("`stamp images` lists what the store holds".into()),
                 _ => {}
             }
+        }
+        if let Some(stamp_log::OpenLogError::NotFound { .. }) = cause.downcast_ref::<stamp_log::OpenLogError>() {
+            return Some("run `stamp init` (or any build) to create the log, or point --home at a store".into());
         }
         if let Some(UnpackError::DestinationNotEmpty(_)) = cause.downcast_ref::<UnpackError>() {
             return Some("unpack into a new directory".into());

@@ -1,0 +1,136 @@
+//! The one place the CLI writes to the log: opening (or creating) `.stamp/stamp.db` and the
+//! log key, building events with the PCI DSS 10.2.2 fields (actor, kind, time, outcome,
+//! origin, subject), and appending them. Commands never append any other way, so no state
+//! change can skip the log.
+//!
+//! The acting identity is `$STAMP_ACTOR`, else `$USER@host`. Signing keys and roles for
+//! identities come with the signing issue; until then the log key signs checkpoints only.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use stamp_core::event::{Event, EventKind, Origin, Outcome};
+use stamp_log::{LogStore, NoteSigner, SqliteLog};
+use time::OffsetDateTime;
+
+/// File names inside the store directory.
+pub const LOG_DATABASE: &str = "stamp.db";
+pub const LOG_KEY: &str = "log.key";
+pub const LOG_VERIFIER: &str = "log.pub";
+
+/// An open log with its signing key.
+pub struct Recorder {
+    pub log: SqliteLog,
+    signer: NoteSigner,
+}
+
+/// What `init` found or made.
+pub struct Initialized {
+    pub recorder: Recorder,
+    pub created: bool,
+}
+
+impl Recorder {
+    /// Open the log in `home`, creating it (key, database, a `log.init` event) when absent.
+    pub fn open_or_init(home: &Path) -> anyhow::Result<Initialized> {
+        if home.join(LOG_DATABASE).exists() {
+            return Ok(Initialized {
+                recorder: Self::open(home)?,
+                created: false,
+            });
+        }
+        std::fs::create_dir_all(home)
+            .with_context(|| format!("creating the store directory `{}`", home.display()))?;
+        let key_path = home.join(LOG_KEY);
+        if key_path.exists() {
+            bail!(
+                "`{}` exists but the log `{}` does not; refusing to start a second history with an old key",
+                key_path.display(),
+                home.join(LOG_DATABASE).display()
+            );
+        }
+        let origin = stamp_log::random_origin();
+        let signer = NoteSigner::generate(&origin).context("making the log key")?;
+        signer
+            .write_new_file(&key_path)
+            .with_context(|| format!("writing the log key `{}`", key_path.display()))?;
+        let verifier_text = format!("{}\n", signer.verifier().verifier_key());
+        std::fs::write(home.join(LOG_VERIFIER), verifier_text)
+            .with_context(|| format!("writing `{}`", home.join(LOG_VERIFIER).display()))?;
+        let log = SqliteLog::create(&home.join(LOG_DATABASE), &origin, &signer)
+            .with_context(|| format!("creating the log `{}`", home.join(LOG_DATABASE).display()))?;
+        let mut recorder = Recorder { log, signer };
+        let event = recorder
+            .event(EventKind::LogInit, Outcome::Success, &origin)
+            .detail("verifier_key", recorder.verifier_key());
+        recorder.append(event)?;
+        Ok(Initialized {
+            recorder,
+            created: true,
+        })
+    }
+
+    /// Open an existing log.
+    pub fn open(home: &Path) -> anyhow::Result<Recorder> {
+        let database = home.join(LOG_DATABASE);
+        let log = SqliteLog::open(&database)
+            .with_context(|| format!("opening the log `{}`", database.display()))?;
+        let key_path = home.join(LOG_KEY);
+        let signer = NoteSigner::read_file(&key_path)
+            .with_context(|| format!("reading the log key `{}`", key_path.display()))?;
+        Ok(Recorder { log, signer })
+    }
+
+    /// The verifier key (`name+hash+base64`) that checks this log's checkpoints.
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier().verifier_key()
+    }
+
+    pub fn verifier(&self) -> stamp_log::NoteVerifier {
+        self.signer.verifier()
+    }
+
+    /// Start an event of `kind` about `subject` by the current actor, now, from this process.
+    pub fn event(&self, kind: EventKind, outcome: Outcome, subject: &str) -> stamp_core::event::EventBuilder {
+        Event::builder()
+            .actor(actor())
+            .kind(kind)
+            .time(OffsetDateTime::now_utc())
+            .outcome(outcome)
+            .origin(Origin::new(host_name(), "stamp", std::process::id()))
+            .subject(subject)
+    }
+
+    /// Append one event; returns its index once it is durable.
+    pub fn append(&mut self, event: stamp_core::event::EventBuilder) -> anyhow::Result<u64> {
+        let event = event.build().context("building the log event")?;
+        let receipt = self
+            .log
+            .append(&self.signer, std::slice::from_ref(&event))
+            .with_context(|| format!("appending a `{}` event to the log", event.kind().as_str()))?;
+        Ok(receipt.first_index)
+    }
+}
+
+/// The acting identity: `$STAMP_ACTOR`, else `$USER@host`.
+pub fn actor() -> String {
+    if let Ok(actor) = std::env::var("STAMP_ACTOR") {
+        if !actor.trim().is_empty() {
+            return actor.trim().to_string();
+        }
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid-{}", rustix::process::getuid().as_raw()));
+    format!("{user}@{}", host_name())
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
+}

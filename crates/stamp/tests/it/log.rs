@@ -1,0 +1,1 @@
+//! CLI tests of the log commands.

@@ -1,0 +1,5 @@
+//! Integration tests of the `stamp` binary: each runs the real binary in a temporary directory.
+
+mod image;
+mod log;
+mod support;
