@@ -23,8 +23,7 @@ use crate::manifest::{FileTree, FileType};
 use crate::oci::{
     rfc3339, Descriptor, History, ImageConfiguration, ImageManifest, RootFs, RuntimeConfig,
     JSON_DOCUMENT_BYTES_MAX, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_LAYER_GZIP,
-    MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR,
-    MEDIA_TYPE_MANIFEST,
+    MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST,
 };
 use crate::path::ImagePath;
 use crate::spec::{Base, CopySpec, LayerSpec, Location, Spec};
@@ -130,7 +129,11 @@ pub struct BuildOutput {
 }
 
 /// Build `spec` into `store` and tag it `name:tag`.
-pub fn build(spec: &Spec, store: &Store, options: &BuildOptions) -> Result<BuildOutput, BuildError> {
+pub fn build(
+    spec: &Spec,
+    store: &Store,
+    options: &BuildOptions,
+) -> Result<BuildOutput, BuildError> {
     let (source_date_epoch, source_date_from, git_commit) = source_date(spec, options)?;
     let created = rfc3339(source_date_epoch);
     let spec_bytes = fs::read(&spec.path).map_err(|source| BuildError::BaseRead {
@@ -157,7 +160,11 @@ pub fn build(spec: &Spec, store: &Store, options: &BuildOptions) -> Result<Build
                 comment: Some("base root filesystem".into()),
                 ..History::default()
             });
-            layer_descriptors.push(Descriptor::new(MEDIA_TYPE_LAYER_GZIP, layer.digest, layer.size));
+            layer_descriptors.push(Descriptor::new(
+                MEDIA_TYPE_LAYER_GZIP,
+                layer.digest,
+                layer.size,
+            ));
             layers.push(layer);
         }
         Base::OciLayout { layout, digest } => {
@@ -181,7 +188,11 @@ pub fn build(spec: &Spec, store: &Store, options: &BuildOptions) -> Result<Build
             comment: Some(layer_spec.name.clone()),
             ..History::default()
         });
-        layer_descriptors.push(Descriptor::new(MEDIA_TYPE_LAYER_GZIP, layer.digest, layer.size));
+        layer_descriptors.push(Descriptor::new(
+            MEDIA_TYPE_LAYER_GZIP,
+            layer.digest,
+            layer.size,
+        ));
         layers.push(layer);
     }
 
@@ -329,12 +340,30 @@ fn apply_config(runtime: &mut RuntimeConfig, spec: &Spec) {
 
 /// An entry planned for a layer, before it is written.
 enum Planned {
-    Dir { mode: u32, uid: u64, gid: u64 },
-    File { source: PathBuf, location: Location, mode: u32, uid: u64, gid: u64, size: u64 },
-    Symlink { target: String, uid: u64, gid: u64 },
+    Dir {
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    },
+    File {
+        source: PathBuf,
+        location: Location,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        size: u64,
+    },
+    Symlink {
+        target: String,
+        uid: u64,
+        gid: u64,
+    },
 }
 
-fn plan_layer(layer: &LayerSpec, tree: &FileTree) -> Result<BTreeMap<ImagePath, Planned>, BuildError> {
+fn plan_layer(
+    layer: &LayerSpec,
+    tree: &FileTree,
+) -> Result<BTreeMap<ImagePath, Planned>, BuildError> {
     let mut plan = BTreeMap::new();
     let add = |plan: &mut BTreeMap<ImagePath, Planned>, path: ImagePath, entry: Planned| {
         if plan.len() >= LAYER_ENTRIES_MAX {
@@ -375,14 +404,19 @@ fn plan_layer(layer: &LayerSpec, tree: &FileTree) -> Result<BTreeMap<ImagePath, 
     for copy in &layer.files {
         let mut pending = vec![(copy.source.clone(), copy.dest.clone())];
         while let Some((source, dest)) = pending.pop() {
-            let metadata = fs::symlink_metadata(&source).map_err(|error| input_error(copy, &source, error))?;
+            let metadata =
+                fs::symlink_metadata(&source).map_err(|error| input_error(copy, &source, error))?;
             let file_type = metadata.file_type();
             if file_type.is_symlink() {
-                let target = fs::read_link(&source).map_err(|error| input_error(copy, &source, error))?;
+                let target =
+                    fs::read_link(&source).map_err(|error| input_error(copy, &source, error))?;
                 let target = target.to_str().ok_or_else(|| BuildError::Input {
                     location: copy.location.clone(),
                     path: source.clone(),
-                    source: io::Error::new(io::ErrorKind::InvalidData, "symlink target is not UTF-8"),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "symlink target is not UTF-8",
+                    ),
                 })?;
                 add(
                     &mut plan,
@@ -403,14 +437,18 @@ fn plan_layer(layer: &LayerSpec, tree: &FileTree) -> Result<BTreeMap<ImagePath, 
                         gid: copy.gid,
                     },
                 )?;
-                let entries = fs::read_dir(&source).map_err(|error| input_error(copy, &source, error))?;
+                let entries =
+                    fs::read_dir(&source).map_err(|error| input_error(copy, &source, error))?;
                 for entry in entries {
                     let entry = entry.map_err(|error| input_error(copy, &source, error))?;
                     let name = entry.file_name();
                     let name = name.to_str().ok_or_else(|| BuildError::Input {
                         location: copy.location.clone(),
                         path: entry.path(),
-                        source: io::Error::new(io::ErrorKind::InvalidData, "file name is not UTF-8"),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "file name is not UTF-8",
+                        ),
                     })?;
                     pending.push((entry.path(), dest.join(name)));
                 }
@@ -418,9 +456,7 @@ fn plan_layer(layer: &LayerSpec, tree: &FileTree) -> Result<BTreeMap<ImagePath, 
                 // Without an explicit mode, only the owner's execute bit of the input counts,
                 // so the umask and the checkout's group/other bits never reach the image.
                 let executable = metadata.permissions().mode() & 0o100 != 0;
-                let mode = copy
-                    .mode
-                    .unwrap_or(if executable { 0o755 } else { 0o644 });
+                let mode = copy.mode.unwrap_or(if executable { 0o755 } else { 0o644 });
                 add(
                     &mut plan,
                     dest,
@@ -437,7 +473,11 @@ fn plan_layer(layer: &LayerSpec, tree: &FileTree) -> Result<BTreeMap<ImagePath, 
                 return Err(BuildError::InputType {
                     location: copy.location.clone(),
                     path: source,
-                    kind: if file_type_is_socket(&metadata) { "socket" } else { "special file" },
+                    kind: if file_type_is_socket(&metadata) {
+                        "socket"
+                    } else {
+                        "special file"
+                    },
                 });
             }
         }
@@ -525,7 +565,14 @@ fn write_spec_layer(
                 tar.write_header(&header).map_err(BuildError::Write)?;
                 tree.insert(path, crate::layer::node_for(&header, None, layer_index));
             }
-            Planned::File { source, location, mode, uid, gid, size } => {
+            Planned::File {
+                source,
+                location,
+                mode,
+                uid,
+                gid,
+                size,
+            } => {
                 let header = Header {
                     path: relative,
                     kind: EntryKind::File,
@@ -558,14 +605,21 @@ fn write_spec_layer(
                         break;
                     }
                     hasher.update(&buffer[..read]);
-                    tar.write_content(&buffer[..read]).map_err(BuildError::Write)?;
+                    tar.write_content(&buffer[..read])
+                        .map_err(BuildError::Write)?;
                 }
                 if copied != size {
-                    return Err(BuildError::InputChanged { location, path: source });
+                    return Err(BuildError::InputChanged {
+                        location,
+                        path: source,
+                    });
                 }
                 tar.pad(size).map_err(BuildError::Write)?;
                 let digest = Digest::from_bytes(hasher.finalize().into());
-                tree.insert(path, crate::layer::node_for(&header, Some(digest), layer_index));
+                tree.insert(
+                    path,
+                    crate::layer::node_for(&header, Some(digest), layer_index),
+                );
             }
         }
     }
@@ -632,9 +686,11 @@ fn import_rootfs(
         reader: uncompressed,
         writer,
     };
-    apply_layer(&mut tee, tree, 0, ReadLimits::default()).map_err(|source| BuildError::BaseLayer {
-        digest: *expected,
-        source,
+    apply_layer(&mut tee, tree, 0, ReadLimits::default()).map_err(|source| {
+        BuildError::BaseLayer {
+            digest: *expected,
+            source,
+        }
     })?;
     // Whatever follows the end-of-archive marker is part of the layer bytes too.
     io::copy(&mut tee, &mut io::sink()).map_err(read_error)?;
@@ -670,16 +726,21 @@ fn import_oci_base(
     let blob_path = |blob: &Digest| layout.join("blobs").join("sha256").join(blob.hex());
     let read_document = |blob: &Digest, what: &str| -> Result<Vec<u8>, BuildError> {
         let path = blob_path(blob);
-        let file = File::open(&path).map_err(|error| problem(format!("{what} blob {blob}: {error}")))?;
+        let file =
+            File::open(&path).map_err(|error| problem(format!("{what} blob {blob}: {error}")))?;
         let mut bytes = Vec::new();
         file.take(JSON_DOCUMENT_BYTES_MAX + 1)
             .read_to_end(&mut bytes)
             .map_err(|error| problem(format!("{what} blob {blob}: {error}")))?;
         if bytes.len() as u64 > JSON_DOCUMENT_BYTES_MAX {
-            return Err(problem(format!("{what} is larger than {JSON_DOCUMENT_BYTES_MAX} bytes")));
+            return Err(problem(format!(
+                "{what} is larger than {JSON_DOCUMENT_BYTES_MAX} bytes"
+            )));
         }
         if Digest::of(&bytes) != *blob {
-            return Err(problem(format!("{what} blob {blob} does not match its digest")));
+            return Err(problem(format!(
+                "{what} blob {blob} does not match its digest"
+            )));
         }
         Ok(bytes)
     };
@@ -703,20 +764,35 @@ fn import_oci_base(
     }
     let mut descriptors = Vec::new();
     let mut layers = Vec::new();
-    for (index, (descriptor, diff_id)) in manifest.layers.iter().zip(&config.rootfs.diff_ids).enumerate() {
+    for (index, (descriptor, diff_id)) in manifest
+        .layers
+        .iter()
+        .zip(&config.rootfs.diff_ids)
+        .enumerate()
+    {
         let gzip = match descriptor.media_type.as_str() {
             MEDIA_TYPE_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => true,
             MEDIA_TYPE_LAYER_TAR => false,
-            other => return Err(problem(format!("layer {} has unsupported media type `{other}`", descriptor.digest))),
+            other => {
+                return Err(problem(format!(
+                    "layer {} has unsupported media type `{other}`",
+                    descriptor.digest
+                )))
+            }
         };
         // Copy the blob into the store, checking its digest on the way.
         let source = blob_path(&descriptor.digest);
-        let mut file = File::open(&source).map_err(|error| problem(format!("layer blob {}: {error}", descriptor.digest)))?;
+        let mut file = File::open(&source)
+            .map_err(|error| problem(format!("layer blob {}: {error}", descriptor.digest)))?;
         let mut blob = store.blob_writer()?;
-        io::copy(&mut file, &mut blob).map_err(|error| problem(format!("layer blob {}: {error}", descriptor.digest)))?;
+        io::copy(&mut file, &mut blob)
+            .map_err(|error| problem(format!("layer blob {}: {error}", descriptor.digest)))?;
         let (copied, size) = blob.commit()?;
         if copied != descriptor.digest || size != descriptor.size {
-            return Err(problem(format!("layer blob {} does not match its descriptor", descriptor.digest)));
+            return Err(problem(format!(
+                "layer blob {} does not match its descriptor",
+                descriptor.digest
+            )));
         }
         let file = io::BufReader::new(store.open_blob(&copied)?);
         let reader: Box<dyn Read> = if gzip {
@@ -724,15 +800,24 @@ fn import_oci_base(
         } else {
             Box::new(file)
         };
-        let mut hashing = HashingReader { inner: reader, hasher: Sha256::new() };
-        apply_layer(&mut hashing, tree, index, ReadLimits::default()).map_err(|source| BuildError::BaseLayer {
-            digest: descriptor.digest,
-            source,
+        let mut hashing = HashingReader {
+            inner: reader,
+            hasher: Sha256::new(),
+        };
+        apply_layer(&mut hashing, tree, index, ReadLimits::default()).map_err(|source| {
+            BuildError::BaseLayer {
+                digest: descriptor.digest,
+                source,
+            }
         })?;
-        io::copy(&mut hashing, &mut io::sink()).map_err(|error| problem(format!("layer blob {}: {error}", descriptor.digest)))?;
+        io::copy(&mut hashing, &mut io::sink())
+            .map_err(|error| problem(format!("layer blob {}: {error}", descriptor.digest)))?;
         let actual = Digest::from_bytes(hashing.hasher.finalize().into());
         if actual != *diff_id {
-            return Err(problem(format!("layer {} uncompressed hashes to {actual}, but the config's diff_id is {diff_id}", descriptor.digest)));
+            return Err(problem(format!(
+                "layer {} uncompressed hashes to {actual}, but the config's diff_id is {diff_id}",
+                descriptor.digest
+            )));
         }
         let mut ours = descriptor.clone();
         if ours.media_type == MEDIA_TYPE_DOCKER_LAYER_GZIP {
@@ -747,7 +832,11 @@ fn import_oci_base(
             from_base: true,
         });
     }
-    Ok(OciBase { config, descriptors, layers })
+    Ok(OciBase {
+        config,
+        descriptors,
+        layers,
+    })
 }
 
 /// A reader that hashes what passes through.
@@ -763,4 +852,3 @@ impl<R: Read> Read for HashingReader<R> {
         Ok(read)
     }
 }
-

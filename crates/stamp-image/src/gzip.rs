@@ -46,7 +46,9 @@ type Job = (u64, Vec<u8>, Vec<u8>, bool);
 impl<W: Write> GzipWriter<W> {
     /// A writer compressing on as many threads as the machine has cores.
     pub fn new(inner: W) -> Self {
-        let threads = thread::available_parallelism().map(usize::from).unwrap_or(1);
+        let threads = thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1);
         Self::with_threads(inner, threads)
     }
 
@@ -106,11 +108,16 @@ impl<W: Write> GzipWriter<W> {
         inner.write_all(&size.to_le_bytes())?;
         inner.flush()?;
         self.stop_workers();
-        Ok(self.inner.take().expect("inner writer present until finish"))
+        Ok(self
+            .inner
+            .take()
+            .expect("inner writer present until finish"))
     }
 
     fn inner_mut(&mut self) -> &mut W {
-        self.inner.as_mut().expect("inner writer present until finish")
+        self.inner
+            .as_mut()
+            .expect("inner writer present until finish")
     }
 
     fn stop_workers(&mut self) {

@@ -159,9 +159,8 @@ pub fn apply_layer(
             Change::Put { path, header } => {
                 let node = match &header.kind {
                     EntryKind::Hardlink { target } => {
-                        let target_path = ImagePath::parse(target).map_err(|error| {
-                            entry_error(EntryError::Path(error))
-                        })?;
+                        let target_path = ImagePath::parse(target)
+                            .map_err(|error| entry_error(EntryError::Path(error)))?;
                         match tree.get(&target_path) {
                             Some(node) if node.file_type == FileType::File => Node {
                                 layer,
@@ -210,9 +209,7 @@ pub fn node_for(header: &Header, sha256: Option<Digest>, layer: usize) -> Node {
         EntryKind::Directory => (FileType::Dir, None, None),
         EntryKind::Symlink { target } => (FileType::Symlink, Some(target.clone()), None),
         EntryKind::CharDevice { major, minor } => (FileType::Char, None, Some((*major, *minor))),
-        EntryKind::BlockDevice { major, minor } => {
-            (FileType::Block, None, Some((*major, *minor)))
-        }
+        EntryKind::BlockDevice { major, minor } => (FileType::Block, None, Some((*major, *minor))),
         EntryKind::Fifo => (FileType::Fifo, None, None),
     };
     Node {

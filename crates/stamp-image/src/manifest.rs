@@ -132,7 +132,8 @@ impl FileTree {
             ancestors.push(dir);
         }
         for dir in ancestors.into_iter().rev() {
-            let needs_dir = !matches!(self.nodes.get(&dir), Some(n) if n.file_type == FileType::Dir);
+            let needs_dir =
+                !matches!(self.nodes.get(&dir), Some(n) if n.file_type == FileType::Dir);
             if needs_dir {
                 self.remove(&dir);
                 self.nodes.insert(
@@ -168,10 +169,9 @@ impl FileTree {
             parent = dir.parent();
             ancestors.push(dir);
         }
-        ancestors
-            .into_iter()
-            .rev()
-            .find(|dir| matches!(self.nodes.get(dir), Some(node) if node.file_type != FileType::Dir))
+        ancestors.into_iter().rev().find(
+            |dir| matches!(self.nodes.get(dir), Some(node) if node.file_type != FileType::Dir),
+        )
     }
 
     /// Remove `path` and everything below it.

@@ -124,14 +124,22 @@ pub struct Difference {
 }
 
 /// Compare `actual` entries with `manifest`; paths at or below an `excluded` path are skipped.
-pub fn compare(manifest: &FileManifest, actual: &[FileEntry], excluded: &[String]) -> Vec<Difference> {
+pub fn compare(
+    manifest: &FileManifest,
+    actual: &[FileEntry],
+    excluded: &[String],
+) -> Vec<Difference> {
     let skip = |path: &str| {
         excluded.iter().any(|ex| {
-            path == ex || (path.starts_with(ex.as_str()) && path.as_bytes().get(ex.len()) == Some(&b'/'))
+            path == ex
+                || (path.starts_with(ex.as_str()) && path.as_bytes().get(ex.len()) == Some(&b'/'))
         })
     };
-    let expected: BTreeMap<&str, &FileEntry> =
-        manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let expected: BTreeMap<&str, &FileEntry> = manifest
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e))
+        .collect();
     let found: BTreeMap<&str, &FileEntry> = actual.iter().map(|e| (e.path.as_str(), e)).collect();
     let mut differences = Vec::new();
     for (path, want) in &expected {

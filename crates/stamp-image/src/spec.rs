@@ -62,9 +62,15 @@ pub enum LoadSpecError {
 pub enum Base {
     Scratch,
     /// An image manifest in a local OCI image layout.
-    OciLayout { layout: PathBuf, digest: Digest },
+    OciLayout {
+        layout: PathBuf,
+        digest: Digest,
+    },
     /// A root filesystem tarball (plain or gzip) with the SHA-256 of the file.
-    Rootfs { path: PathBuf, sha256: Digest },
+    Rootfs {
+        path: PathBuf,
+        sha256: Digest,
+    },
 }
 
 /// Files copied from the repository into a layer.
@@ -312,10 +318,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     };
     let mut writable = Vec::new();
     for entry in &raw.image.writable {
-        writable.push(
-            ImagePath::parse_absolute(entry.get_ref())
-                .map_err(|error| error_at(entry.span().start, format!("writable path: {error}")))?,
-        );
+        writable
+            .push(ImagePath::parse_absolute(entry.get_ref()).map_err(|error| {
+                error_at(entry.span().start, format!("writable path: {error}"))
+            })?);
     }
 
     let base = parse_base(&raw.base, &dir, &error_at)?;
@@ -361,7 +367,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         name: name.clone(),
         tag,
         source_date_epoch,
-        architecture: raw.image.architecture.clone().unwrap_or_else(|| "amd64".into()),
+        architecture: raw
+            .image
+            .architecture
+            .clone()
+            .unwrap_or_else(|| "amd64".into()),
         os: raw.image.os.clone().unwrap_or_else(|| "linux".into()),
         writable,
         base,
@@ -403,11 +413,13 @@ fn parse_base(
             ..error_at(start, "[base] must name exactly one base".into())
         });
     }
-    let unpinned = |what: &str, key: &str| SpecError {
+    let unpinned = |what: &str, key: &str| {
+        SpecError {
         hint: Some(format!(
             "pin the base: add `{key} = \"sha256:…\"` with the digest you reviewed; a base that is not pinned could change under the same spec"
         )),
         ..error_at(start, format!("base {what} is not pinned by digest"))
+    }
     };
     let parse_digest = |value: &Spanned<String>| -> Result<Digest, SpecError> {
         let text = value.get_ref();
@@ -473,7 +485,9 @@ fn parse_layer(
             .as_ref()
             .map(|mode| {
                 parse_mode(mode.get_ref()).ok_or_else(|| SpecError {
-                    hint: Some("write modes as octal strings, for example `mode = \"0755\"`".into()),
+                    hint: Some(
+                        "write modes as octal strings, for example `mode = \"0755\"`".into(),
+                    ),
                     ..error_at(
                         mode.span().start,
                         format!("mode `{}` is not an octal mode up to 7777", mode.get_ref()),
@@ -499,7 +513,10 @@ fn parse_layer(
         }
         let dest = path_at(&file.dest, "dest")?;
         if dest.is_root() {
-            return Err(error_at(file.dest.span().start, "dest must not be `/`".into()));
+            return Err(error_at(
+                file.dest.span().start,
+                "dest must not be `/`".into(),
+            ));
         }
         files.push(CopySpec {
             source,
@@ -538,7 +555,10 @@ fn parse_layer(
         });
     }
     Ok(LayerSpec {
-        name: raw.name.clone().unwrap_or_else(|| format!("layer {}", number + 1)),
+        name: raw
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("layer {}", number + 1)),
         files,
         dirs,
         symlinks,
@@ -562,7 +582,9 @@ fn parse_mode(text: &str) -> Option<u32> {
     if digits.is_empty() || digits.len() > 4 {
         return None;
     }
-    u32::from_str_radix(digits, 8).ok().filter(|mode| *mode <= 0o7777)
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
 }
 
 /// OCI distribution repository name components: lower-case alphanumerics with `.`, `_`, `__`,
@@ -593,8 +615,7 @@ fn valid_tag(tag: &str) -> bool {
 
 fn valid_port(text: &str) -> bool {
     let (number, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
-    matches!(protocol, "tcp" | "udp" | "sctp")
-        && number.parse::<u16>().is_ok_and(|port| port > 0)
+    matches!(protocol, "tcp" | "udp" | "sctp") && number.parse::<u16>().is_ok_and(|port| port > 0)
 }
 
 #[cfg(test)]
@@ -611,13 +632,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.location.line, 3);
         assert_eq!(error.location.column, 1);
-        assert!(error.message.contains("unknown field `nmae`"), "{}", error.message);
+        assert!(
+            error.message.contains("unknown field `nmae`"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
     fn type_error_names_the_place() {
-        let error =
-            parse_text("[image]\nname = 5\n[base]\nscratch = true\n").unwrap_err();
+        let error = parse_text("[image]\nname = 5\n[base]\nscratch = true\n").unwrap_err();
         assert_eq!(error.location.line, 2);
         assert!(error.message.contains("string"), "{}", error.message);
     }
@@ -627,8 +651,7 @@ mod tests {
         let error = parse_text("[image]\nname = \"a\"\n[base]\nrootfs = \"r.tar\"\n").unwrap_err();
         assert!(error.message.contains("not pinned"), "{}", error.message);
         assert!(error.hint.unwrap().contains("sha256"));
-        let error =
-            parse_text("[image]\nname = \"a\"\n[base]\noci_layout = \"l\"\n").unwrap_err();
+        let error = parse_text("[image]\nname = \"a\"\n[base]\noci_layout = \"l\"\n").unwrap_err();
         assert!(error.message.contains("not pinned"));
     }
 

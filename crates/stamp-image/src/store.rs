@@ -34,7 +34,11 @@ pub enum StoreError {
     #[error("blob {expected} is corrupt: its content hashes to {actual}")]
     BlobCorrupt { expected: Digest, actual: Digest },
     #[error("blob {digest} is {size} bytes, over the limit of {limit} bytes for a JSON document")]
-    DocumentTooLarge { digest: Digest, size: u64, limit: u64 },
+    DocumentTooLarge {
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
     #[error("`{}` is not a valid {what}", .path.display())]
     Json {
         path: PathBuf,
@@ -265,11 +269,21 @@ impl Store {
 
     /// Point `reference` (`name:tag`) at the image manifest `descriptor`. An earlier image with
     /// the same reference stays in the index, untagged, so nothing built is ever lost.
-    pub fn tag(&self, reference: &str, image_name: &str, mut descriptor: Descriptor) -> Result<(), StoreError> {
+    pub fn tag(
+        &self,
+        reference: &str,
+        image_name: &str,
+        mut descriptor: Descriptor,
+    ) -> Result<(), StoreError> {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         for entry in &mut index.manifests {
-            if entry.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(reference) {
+            if entry
+                .annotations
+                .get(ANNOTATION_REF_NAME)
+                .map(String::as_str)
+                == Some(reference)
+            {
                 entry.annotations.remove(ANNOTATION_REF_NAME);
             }
         }
@@ -342,7 +356,11 @@ impl Store {
                 }
             }
         }
-        let wanted = if reference.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        let wanted = if reference
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+        {
             reference.to_string()
         } else {
             format!("{reference}:latest")
@@ -355,7 +373,9 @@ impl Store {
 
     /// Keep the file manifest of image `manifest.image`.
     pub fn put_file_manifest(&self, manifest: &FileManifest) -> Result<PathBuf, StoreError> {
-        let path = self.files_dir().join(format!("{}.json", manifest.image.hex()));
+        let path = self
+            .files_dir()
+            .join(format!("{}.json", manifest.image.hex()));
         let bytes = serde_json::to_vec(manifest).expect("file manifest serializes");
         write_atomic(&path, &bytes)?;
         Ok(path)
@@ -429,7 +449,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map_err(io_error(dir))?;
     file.write_all(bytes).map_err(io_error(path))?;
     file.as_file().sync_all().map_err(io_error(path))?;
-    file.persist(path).map_err(|error| io_error(path)(error.error))?;
+    file.persist(path)
+        .map_err(|error| io_error(path)(error.error))?;
     sync_dir(dir)
 }
 

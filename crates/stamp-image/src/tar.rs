@@ -219,7 +219,9 @@ impl<R: Read> TarReader<R> {
                                         pax_mtime = Some(parse_pax_number(&key, whole)?)
                                     }
                                     key if key.starts_with("GNU.sparse") => {
-                                        return Err(ReadTarError::UnsupportedType { typeflag: b'S' })
+                                        return Err(ReadTarError::UnsupportedType {
+                                            typeflag: b'S',
+                                        })
                                     }
                                     _ => {}
                                 }
@@ -317,7 +319,9 @@ impl<R: Read> TarReader<R> {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let want = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
         let read = loop {
             match self.inner.read(&mut buf[..want]) {
                 Ok(read) => break read,
@@ -338,7 +342,9 @@ impl<R: Read> TarReader<R> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut total = 0;
         loop {
-            let read = self.read_content(&mut buf).map_err(CopyContentError::Read)?;
+            let read = self
+                .read_content(&mut buf)
+                .map_err(CopyContentError::Read)?;
             if read == 0 {
                 return Ok(total);
             }
@@ -431,13 +437,25 @@ fn verify_checksum(block: &[u8; BLOCK_BYTES], offset: u64) -> Result<(), ReadTar
     let unsigned: u64 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u64 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as u64
+            }
+        })
         .sum();
     // Some historic writers summed signed chars.
     let signed: i64 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as i8 as i64 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as i8 as i64
+            }
+        })
         .sum();
     if stored == unsigned || stored as i64 == signed {
         Ok(())
@@ -787,7 +805,9 @@ mod tests {
             entry_bytes_max: 9,
             ..ReadLimits::default()
         };
-        let error = TarReader::new(&bytes[..], limits).next_header().unwrap_err();
+        let error = TarReader::new(&bytes[..], limits)
+            .next_header()
+            .unwrap_err();
         assert!(matches!(
             error,
             ReadTarError::EntryTooLarge { size: 10, limit: 9 }

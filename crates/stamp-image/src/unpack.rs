@@ -105,9 +105,13 @@ pub enum UnpackError {
         #[source]
         source: ReadTarError,
     },
-    #[error("layer {layer} expands past the limit of {limit} bytes (gzip bomb or oversized layer)")]
+    #[error(
+        "layer {layer} expands past the limit of {limit} bytes (gzip bomb or oversized layer)"
+    )]
     LayerTooLarge { layer: Digest, limit: u64 },
-    #[error("layer {layer} uncompresses to {actual}, but the image config's diff_id is {expected}")]
+    #[error(
+        "layer {layer} uncompresses to {actual}, but the image config's diff_id is {expected}"
+    )]
     DiffId {
         layer: Digest,
         expected: Digest,
@@ -251,11 +255,10 @@ impl Unpacker {
         diff_id: Option<Digest>,
         reader: impl Read,
     ) -> Result<(), UnpackError> {
-        let limit = self
-            .options
-            .limits
-            .layer_bytes_max
-            .min(self.options.limits.image_bytes_max - self.image_bytes.min(self.options.limits.image_bytes_max));
+        let limit = self.options.limits.layer_bytes_max.min(
+            self.options.limits.image_bytes_max
+                - self.image_bytes.min(self.options.limits.image_bytes_max),
+        );
         let mut metered = MeteredReader {
             inner: reader,
             hasher: Sha256::new(),
@@ -302,10 +305,10 @@ impl Unpacker {
     fn apply_entries(&mut self, layer: Digest, reader: impl Read) -> Result<(), UnpackError> {
         let mut tar = TarReader::new(reader, self.options.limits.tar);
         let mut duplicates = DuplicateCheck::default();
-        while let Some(header) = tar.next_header().map_err(|source| UnpackError::Tar {
-            layer,
-            source,
-        })? {
+        while let Some(header) = tar
+            .next_header()
+            .map_err(|source| UnpackError::Tar { layer, source })?
+        {
             let entry_error = |source: UnpackEntryError| UnpackError::Entry {
                 layer,
                 entry: header.path.clone(),
@@ -361,7 +364,11 @@ impl Unpacker {
 
     /// Open the directory at `components`, creating missing ones when `create`. `None` when it
     /// does not exist and `create` is false.
-    fn walk(&self, components: &[String], create: bool) -> Result<Option<OwnedFd>, UnpackEntryError> {
+    fn walk(
+        &self,
+        components: &[String],
+        create: bool,
+    ) -> Result<Option<OwnedFd>, UnpackEntryError> {
         let mut current = rustix::fs::openat(
             &self.root,
             ".",
@@ -384,9 +391,12 @@ impl Unpacker {
                     let here = ImagePath::parse(&components[..=depth].join("/"))
                         .map(|path| path.absolute())
                         .unwrap_or_default();
-                    let stat = rustix::fs::statat(&current, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-                        .map_err(system("fstatat"))?;
-                    if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Symlink {
+                    let stat =
+                        rustix::fs::statat(&current, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(system("fstatat"))?;
+                    if rustix::fs::FileType::from_raw_mode(stat.st_mode)
+                        == rustix::fs::FileType::Symlink
+                    {
                         return Err(UnpackEntryError::ThroughSymlink(here));
                     }
                     return Err(UnpackEntryError::NotDirectory(here));
@@ -441,8 +451,10 @@ impl Unpacker {
                 rustix::fs::mkdirat(&parent, name.as_str(), Mode::from_raw_mode(0o700))
                     .map_err(system("mkdirat"))?;
             }
-            self.directories
-                .insert(path.clone(), (header.mode, header.uid, header.gid, header.mtime));
+            self.directories.insert(
+                path.clone(),
+                (header.mode, header.uid, header.gid, header.mtime),
+            );
             return Ok(());
         }
         if matches!(
@@ -458,12 +470,23 @@ impl Unpacker {
                 let target_path = ImagePath::parse(target).map_err(EntryError::from)?;
                 let not_found = || UnpackEntryError::HardlinkTarget(target.clone());
                 let target_parent = self
-                    .walk(target_path.parent().unwrap_or_else(ImagePath::root).components(), false)?
+                    .walk(
+                        target_path
+                            .parent()
+                            .unwrap_or_else(ImagePath::root)
+                            .components(),
+                        false,
+                    )?
                     .ok_or_else(not_found)?;
                 let target_name = target_path.file_name().ok_or_else(not_found)?.to_string();
-                let stat = rustix::fs::statat(&target_parent, target_name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|_| not_found())?;
-                if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile
+                let stat = rustix::fs::statat(
+                    &target_parent,
+                    target_name.as_str(),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|_| not_found())?;
+                if rustix::fs::FileType::from_raw_mode(stat.st_mode)
+                    != rustix::fs::FileType::RegularFile
                     || target_path == *path
                 {
                     return Err(not_found());
@@ -494,7 +517,11 @@ impl Unpacker {
                 let fd = rustix::fs::openat(
                     &parent,
                     name.as_str(),
-                    OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::WRONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
                 .map_err(system("openat"))?;
@@ -514,7 +541,8 @@ impl Unpacker {
                 // After chown, which clears setuid/setgid bits.
                 rustix::fs::fchmod(&file, Mode::from_raw_mode(header.mode & 0o7777))
                     .map_err(system("fchmod"))?;
-                rustix::fs::futimens(&file, &timestamps(header.mtime)).map_err(system("futimens"))?;
+                rustix::fs::futimens(&file, &timestamps(header.mtime))
+                    .map_err(system("futimens"))?;
             }
             EntryKind::Symlink { target } => {
                 rustix::fs::symlinkat(target.as_str(), &parent, name.as_str())
@@ -554,8 +582,13 @@ impl Unpacker {
                 )
                 .map_err(system("mknodat"))?;
                 owner(parent.as_fd(), &name)?;
-                rustix::fs::chmodat(&parent, name.as_str(), Mode::from_raw_mode(header.mode & 0o7777), AtFlags::empty())
-                    .map_err(system("fchmodat"))?;
+                rustix::fs::chmodat(
+                    &parent,
+                    name.as_str(),
+                    Mode::from_raw_mode(header.mode & 0o7777),
+                    AtFlags::empty(),
+                )
+                .map_err(system("fchmodat"))?;
             }
             EntryKind::Fifo => {
                 rustix::fs::mknodat(
@@ -567,8 +600,13 @@ impl Unpacker {
                 )
                 .map_err(system("mknodat"))?;
                 owner(parent.as_fd(), &name)?;
-                rustix::fs::chmodat(&parent, name.as_str(), Mode::from_raw_mode(header.mode & 0o7777), AtFlags::empty())
-                    .map_err(system("fchmodat"))?;
+                rustix::fs::chmodat(
+                    &parent,
+                    name.as_str(),
+                    Mode::from_raw_mode(header.mode & 0o7777),
+                    AtFlags::empty(),
+                )
+                .map_err(system("fchmodat"))?;
             }
             EntryKind::Directory => unreachable!("handled above"),
         }
@@ -576,7 +614,11 @@ impl Unpacker {
     }
 
     fn remove(&mut self, path: &ImagePath) -> Result<(), UnpackEntryError> {
-        let Some(parent) = self.walk(path.parent().unwrap_or_else(ImagePath::root).components(), false)? else {
+        let Some(parent) = self.walk(
+            path.parent().unwrap_or_else(ImagePath::root).components(),
+            false,
+        )?
+        else {
             return Ok(());
         };
         let name = path.file_name().unwrap_or(".");
@@ -587,7 +629,11 @@ impl Unpacker {
         }
     }
 
-    fn opaque(&mut self, dir: &ImagePath, this_layer: &DuplicateCheck) -> Result<(), UnpackEntryError> {
+    fn opaque(
+        &mut self,
+        dir: &ImagePath,
+        this_layer: &DuplicateCheck,
+    ) -> Result<(), UnpackEntryError> {
         let Some(fd) = self.walk(dir.components(), false)? else {
             return Ok(());
         };
@@ -619,8 +665,13 @@ fn system(call: &'static str) -> impl Fn(Errno) -> UnpackEntryError {
 }
 
 fn list_dir(fd: BorrowedFd<'_>) -> Result<Vec<String>, UnpackEntryError> {
-    let dup = rustix::fs::openat(fd, ".", OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(system("openat"))?;
+    let dup = rustix::fs::openat(
+        fd,
+        ".",
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(system("openat"))?;
     let mut dir = rustix::fs::Dir::new(dup).map_err(system("opendir"))?;
     let mut names = Vec::new();
     while let Some(entry) = dir.read() {

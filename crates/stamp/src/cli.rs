@@ -10,7 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// every change, deploys only by replacement and hands the assessor evidence they can check
 /// offline. State lives in `.stamp/` beside stamp.toml (or in $STAMP_HOME).
 #[derive(Debug, Parser)]
-#[command(name = "stamp", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "stamp",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// The store directory (default: `.stamp` beside stamp.toml)
     #[arg(long, global = true, env = "STAMP_HOME", value_name = "DIR")]

@@ -91,7 +91,12 @@ impl Recorder {
     }
 
     /// Start an event of `kind` about `subject` by the current actor, now, from this process.
-    pub fn event(&self, kind: EventKind, outcome: Outcome, subject: &str) -> stamp_core::event::EventBuilder {
+    pub fn event(
+        &self,
+        kind: EventKind,
+        outcome: Outcome,
+        subject: &str,
+    ) -> stamp_core::event::EventBuilder {
         Event::builder()
             .actor(actor())
             .kind(kind)
@@ -127,7 +132,10 @@ pub fn actor() -> String {
 
 /// This machine's host name.
 pub fn host_name() -> String {
-    let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
     if name.is_empty() {
         "localhost".into()
     } else {

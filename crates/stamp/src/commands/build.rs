@@ -35,7 +35,11 @@ pub fn build(home: Option<&Path>, spec_path: &Path) -> anyhow::Result<BuildOutpu
         .with_context(|| format!("building `{}`", spec.reference()));
     let event = match &result {
         Ok(output) => recorder
-            .event(EventKind::Build, Outcome::Success, &output.digest.to_string())
+            .event(
+                EventKind::Build,
+                Outcome::Success,
+                &output.digest.to_string(),
+            )
             .detail(
                 "image",
                 serde_json::json!({ "name": spec.name, "digest": output.digest }),
@@ -47,7 +51,11 @@ pub fn build(home: Option<&Path>, spec_path: &Path) -> anyhow::Result<BuildOutpu
             .detail("file_manifest_root", output.file_manifest_root.to_string())
             .detail(
                 "layers",
-                output.layers.iter().map(|layer| layer.digest.to_string()).collect::<Vec<_>>(),
+                output
+                    .layers
+                    .iter()
+                    .map(|layer| layer.digest.to_string())
+                    .collect::<Vec<_>>(),
             )
             .reference(output.digest)
             .reference(output.config_digest),

@@ -33,18 +33,29 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     step(1, "build the example service as a static binary (cargo)");
     build_example(&example)?;
 
-    step(2, "build its image from stamp.toml into the local OCI store");
+    step(
+        2,
+        "build its image from stamp.toml into the local OCI store",
+    );
     let spec = example.join("stamp.toml");
     let first = super::build::build(Some(&home), &spec)?;
     println!("    image     {}  {}", first.reference, first.digest);
     for layer in &first.layers {
-        println!("    layer     {}  {:>9} bytes  {}", layer.digest.short(), layer.size, layer.name);
+        println!(
+            "    layer     {}  {:>9} bytes  {}",
+            layer.digest.short(),
+            layer.size,
+            layer.name
+        );
     }
     println!(
         "    time      source_date_epoch {} (from {})",
         first.source_date_epoch, first.source_date_from
     );
-    println!("    files     {} paths, root digest {}", first.file_count, first.file_manifest_root);
+    println!(
+        "    files     {} paths, root digest {}",
+        first.file_count, first.file_manifest_root
+    );
     println!("    store     {}", home.join("oci").display());
 
     step(3, "build it again: same inputs, same digest, bit for bit");
@@ -58,14 +69,22 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     }
     println!("    rebuilt   {}  identical", second.digest);
 
-    step(4, "unpack it safely and check the tree against the image's file manifest");
+    step(
+        4,
+        "unpack it safely and check the tree against the image's file manifest",
+    );
     let store = Store::open(&home)?;
     let rootfs = work_dir.join(format!("rootfs-{}", first.digest.short()));
     if rootfs.exists() {
-        std::fs::remove_dir_all(&rootfs)
-            .with_context(|| format!("clearing the demo's previous unpack at `{}`", rootfs.display()))?;
+        std::fs::remove_dir_all(&rootfs).with_context(|| {
+            format!(
+                "clearing the demo's previous unpack at `{}`",
+                rootfs.display()
+            )
+        })?;
     }
-    let summary = stamp_image::unpack_image(&store, &first.digest, &rootfs, &UnpackOptions::default())?;
+    let summary =
+        stamp_image::unpack_image(&store, &first.digest, &rootfs, &UnpackOptions::default())?;
     println!(
         "    unpacked  {} entries, {} bytes into {}",
         summary.entries,
@@ -88,10 +107,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     println!(
         "    checked   {} paths match the manifest{}",
         manifest.entries.len(),
-        if as_root { "" } else { " (owners not compared: not running as root)" }
+        if as_root {
+            ""
+        } else {
+            " (owners not compared: not running as root)"
+        }
     );
     println!();
-    println!("done. try: stamp --home {} manifest {} --format mtree", home.display(), first.reference);
+    println!(
+        "done. try: stamp --home {} manifest {} --format mtree",
+        home.display(),
+        first.reference
+    );
     Ok(0)
 }
 
@@ -112,7 +139,10 @@ fn default_example() -> anyhow::Result<PathBuf> {
 
 fn build_example(example: &Path) -> anyhow::Result<()> {
     if std::env::consts::ARCH != "x86_64" {
-        bail!("the demo builds the example for {EXAMPLE_TARGET}; this machine is {}", std::env::consts::ARCH);
+        bail!(
+            "the demo builds the example for {EXAMPLE_TARGET}; this machine is {}",
+            std::env::consts::ARCH
+        );
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
@@ -123,9 +153,16 @@ fn build_example(example: &Path) -> anyhow::Result<()> {
         .status()
         .context("running cargo to build the example")?;
     if !status.success() {
-        bail!("cargo could not build the example in `{}`", example.display());
+        bail!(
+            "cargo could not build the example in `{}`",
+            example.display()
+        );
     }
     let binary = example.join(format!("target/{EXAMPLE_TARGET}/release/payments-api"));
-    println!("    binary    {} ({} bytes)", binary.display(), std::fs::metadata(&binary)?.len());
+    println!(
+        "    binary    {} ({} bytes)",
+        binary.display(),
+        std::fs::metadata(&binary)?.len()
+    );
     Ok(())
 }

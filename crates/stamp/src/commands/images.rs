@@ -9,7 +9,8 @@ use crate::cli::{ImagesArgs, OutputFormat};
 
 pub fn run(home: Option<&Path>, args: ImagesArgs) -> anyhow::Result<u8> {
     let home = crate::settings::home(home, None);
-    let store = Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;
+    let store =
+        Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;
     let images = store.images()?;
     match args.format {
         OutputFormat::Json => {

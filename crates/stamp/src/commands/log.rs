@@ -8,7 +8,9 @@ use stamp_log::{leaf_hash, LogStore, NoteVerifier};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::cli::{LogArgs, LogCommand, LogProveArgs, LogReplayArgs, LogShowArgs, LogVerifyArgs, OutputFormat};
+use crate::cli::{
+    LogArgs, LogCommand, LogProveArgs, LogReplayArgs, LogShowArgs, LogVerifyArgs, OutputFormat,
+};
 use crate::commands::UsageError;
 use crate::recorder::Recorder;
 
@@ -33,7 +35,10 @@ fn show(home: &Path, args: LogShowArgs) -> anyhow::Result<u8> {
         .map(|text| {
             text.parse::<EventKind>().map_err(|_| {
                 let known: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
-                UsageError(format!("unknown event kind `{text}` (known: {})", known.join(", ")))
+                UsageError(format!(
+                    "unknown event kind `{text}` (known: {})",
+                    known.join(", ")
+                ))
             })
         })
         .transpose()?;
@@ -41,8 +46,11 @@ fn show(home: &Path, args: LogShowArgs) -> anyhow::Result<u8> {
         .since
         .as_deref()
         .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339)
-                .map_err(|_| UsageError(format!("`--since {text}` is not an RFC 3339 time like 2026-01-31T00:00:00Z")))
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+                UsageError(format!(
+                    "`--since {text}` is not an RFC 3339 time like 2026-01-31T00:00:00Z"
+                ))
+            })
         })
         .transpose()?;
     let mut recorder = Recorder::open(home)?;
@@ -76,7 +84,10 @@ fn show(home: &Path, args: LogShowArgs) -> anyhow::Result<u8> {
             let event = stamp_core::Event::from_canonical_bytes(&entry.bytes)
                 .with_context(|| format!("entry {} is not a valid event", entry.index))?;
             if kind.is_some_and(|kind| event.kind() != kind)
-                || args.subject.as_deref().is_some_and(|subject| event.subject() != subject)
+                || args
+                    .subject
+                    .as_deref()
+                    .is_some_and(|subject| event.subject() != subject)
                 || since.is_some_and(|since| event.time() < since)
             {
                 continue;
@@ -112,14 +123,22 @@ fn prove(home: &Path, args: LogProveArgs) -> anyhow::Result<u8> {
     let recorder = Recorder::open(home)?;
     let log = &recorder.log;
     let size = log.size()?;
-    let hex_list = |hashes: Vec<stamp_log::Hash>| -> Vec<String> { hashes.iter().map(|h| hex::encode(h.0)).collect() };
+    let hex_list = |hashes: Vec<stamp_log::Hash>| -> Vec<String> {
+        hashes.iter().map(|h| hex::encode(h.0)).collect()
+    };
     if let Some(index) = args.index {
         let tree_size = args.size.unwrap_or(size);
         if tree_size > size {
-            return Err(UsageError(format!("--size {tree_size} is larger than the log ({size} entries)")).into());
+            return Err(UsageError(format!(
+                "--size {tree_size} is larger than the log ({size} entries)"
+            ))
+            .into());
         }
         if index >= tree_size {
-            return Err(UsageError(format!("--index {index} is not below the tree size {tree_size}")).into());
+            return Err(UsageError(format!(
+                "--index {index} is not below the tree size {tree_size}"
+            ))
+            .into());
         }
         let entry = log.read_entry(index)?;
         let proof = log.prove_inclusion(tree_size, index)?;
@@ -140,7 +159,10 @@ fn prove(home: &Path, args: LogProveArgs) -> anyhow::Result<u8> {
         bail!(UsageError("give --index N, or --from M --to N".into()));
     };
     if from > to || to > size {
-        return Err(UsageError(format!("need --from ≤ --to ≤ {size} (the log size), got {from} and {to}")).into());
+        return Err(UsageError(format!(
+            "need --from ≤ --to ≤ {size} (the log size), got {from} and {to}"
+        ))
+        .into());
     }
     let proof = log.prove_consistency(from, to)?;
     println!(
@@ -159,12 +181,21 @@ fn prove(home: &Path, args: LogProveArgs) -> anyhow::Result<u8> {
 fn verify(home: &Path, args: LogVerifyArgs) -> anyhow::Result<u8> {
     let mut recorder = Recorder::open(home)?;
     let verifier = match &args.verifier {
-        Some(text) => NoteVerifier::parse(text).with_context(|| format!("verifier key `{text}`"))?,
+        Some(text) => {
+            NoteVerifier::parse(text).with_context(|| format!("verifier key `{text}`"))?
+        }
         None => recorder.verifier(),
     };
-    let report = recorder.log.verify(&verifier).context("reading the log to verify it")?;
+    let report = recorder
+        .log
+        .verify(&verifier)
+        .context("reading the log to verify it")?;
     let origin = recorder.log.origin().to_string();
-    let outcome = if report.is_ok() { Outcome::Success } else { Outcome::Failure };
+    let outcome = if report.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
     let mut event = recorder
         .event(EventKind::LogVerify, outcome, &origin)
         .detail("report", report.to_json());
@@ -192,8 +223,17 @@ fn verify(home: &Path, args: LogVerifyArgs) -> anyhow::Result<u8> {
 }
 
 fn summary(report: &serde_json::Value) -> String {
-    let field = |name: &str| report.get(name).map(|value| value.to_string()).unwrap_or_else(|| "?".into());
-    format!("{} entries, {} checkpoints", field("size"), field("checkpoints"))
+    let field = |name: &str| {
+        report
+            .get(name)
+            .map(|value| value.to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    format!(
+        "{} entries, {} checkpoints",
+        field("entries"),
+        field("checkpoints")
+    )
 }
 
 fn checkpoint(home: &Path) -> anyhow::Result<u8> {
@@ -208,7 +248,10 @@ fn checkpoint(home: &Path) -> anyhow::Result<u8> {
 fn replay(home: &Path, args: LogReplayArgs) -> anyhow::Result<u8> {
     let mut recorder = Recorder::open(home)?;
     let before = recorder.log.projection_state()?;
-    let replayed = recorder.log.replay_projections().context("replaying the log")?;
+    let replayed = recorder
+        .log
+        .replay_projections()
+        .context("replaying the log")?;
     let after = recorder.log.projection_state()?;
     let identical = before == after;
     match args.format {
@@ -223,7 +266,9 @@ fn replay(home: &Path, args: LogReplayArgs) -> anyhow::Result<u8> {
         OutputFormat::Text => {
             eprintln!("replayed {replayed} events");
             if identical {
-                eprintln!("projections rebuilt from the log alone are identical to the stored ones");
+                eprintln!(
+                    "projections rebuilt from the log alone are identical to the stored ones"
+                );
             } else {
                 eprintln!("projections DIFFERED from the log; they were rebuilt from it");
             }

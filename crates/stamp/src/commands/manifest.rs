@@ -9,7 +9,8 @@ use crate::cli::{ManifestArgs, ManifestFormat};
 
 pub fn run(home: Option<&Path>, args: ManifestArgs) -> anyhow::Result<u8> {
     let home = crate::settings::home(home, None);
-    let store = Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;
+    let store =
+        Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;
     let image = store.resolve(&args.image)?;
     let manifest = store
         .file_manifest(&image.digest)

@@ -39,7 +39,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 LoadSpecError::Read { .. } => 2,
             };
         }
-        if cause.downcast_ref::<stamp_image::spec::SpecError>().is_some() {
+        if cause
+            .downcast_ref::<stamp_image::spec::SpecError>()
+            .is_some()
+        {
             return 2;
         }
         if let Some(error) = cause.downcast_ref::<BuildError>() {
@@ -86,7 +89,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 _ => 1,
             };
         }
-        if cause.downcast_ref::<stamp_log::ReadKeyFileError>().is_some() {
+        if cause
+            .downcast_ref::<stamp_log::ReadKeyFileError>()
+            .is_some()
+        {
             return 2;
         }
     }
@@ -103,7 +109,9 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
             return error.hint.clone();
         }
         if let Some(LoadSpecError::Read { .. }) = cause.downcast_ref::<LoadSpecError>() {
-            return Some("pass the spec with `--spec PATH`, or run stamp where stamp.toml is".into());
+            return Some(
+                "pass the spec with `--spec PATH`, or run stamp where stamp.toml is".into(),
+            );
         }
         if let Some(BuildError::NoSourceDate { .. }) = cause.downcast_ref::<BuildError>() {
             return Some(
@@ -114,14 +122,24 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
         if let Some(error) = cause.downcast_ref::<StoreError>() {
             match error {
                 StoreError::Missing(_) => {
-                    return Some("build an image first with `stamp build`, or point --home at a store".into())
+                    return Some(
+                        "build an image first with `stamp build`, or point --home at a store"
+                            .into(),
+                    )
                 }
-                StoreError::UnknownImage(_) => return Some("`stamp images` lists what the store holds".into()),
+                StoreError::UnknownImage(_) => {
+                    return Some("`stamp images` lists what the store holds".into())
+                }
                 _ => {}
             }
         }
-        if let Some(stamp_log::OpenLogError::NotFound { .. }) = cause.downcast_ref::<stamp_log::OpenLogError>() {
-            return Some("run `stamp init` (or any build) to create the log, or point --home at a store".into());
+        if let Some(stamp_log::OpenLogError::NotFound { .. }) =
+            cause.downcast_ref::<stamp_log::OpenLogError>()
+        {
+            return Some(
+                "run `stamp init` (or any build) to create the log, or point --home at a store"
+                    .into(),
+            );
         }
         if let Some(UnpackError::DestinationNotEmpty(_)) = cause.downcast_ref::<UnpackError>() {
             return Some("unpack into a new directory".into());

@@ -9,7 +9,8 @@ use crate::cli::{OutputFormat, UnpackArgs};
 
 pub fn run(home: Option<&Path>, args: UnpackArgs) -> anyhow::Result<u8> {
     let home = crate::settings::home(home, None);
-    let store = Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;
+    let store =
+        Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;
     let image = store.resolve(&args.image)?;
     let options = UnpackOptions {
         limits: UnpackLimits {

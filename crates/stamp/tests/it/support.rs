@@ -13,7 +13,11 @@ pub fn stamp_binary() -> PathBuf {
 /// Run `stamp ARGS` in `dir` with `STAMP_HOME` unset unless given through `env`.
 pub fn stamp(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(stamp_binary());
-    command.current_dir(dir).args(args).env_remove("STAMP_HOME").env_remove("SOURCE_DATE_EPOCH");
+    command
+        .current_dir(dir)
+        .args(args)
+        .env_remove("STAMP_HOME")
+        .env_remove("SOURCE_DATE_EPOCH");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -34,7 +38,9 @@ pub fn describe(output: &Output) -> String {
 pub fn oracles_home() -> PathBuf {
     std::env::var_os("ORACLES_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/stamp-oracles"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/stamp-oracles")
+        })
 }
 
 /// The shared oracles folder beside the checkout.
