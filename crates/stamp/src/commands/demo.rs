@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
+use stamp_core::event::{EventKind, Outcome};
 use stamp_image::scan::{compare, scan_tree};
 use stamp_image::{Store, UnpackOptions};
+use stamp_log::LogStore;
 
 use crate::cli::DemoArgs;
 
@@ -113,13 +115,67 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             " (owners not compared: not running as root)"
         }
     );
-    println!();
+
+    step(
+        5,
+        "every build is an event in the signed Merkle log; verify it and prove the build is in it",
+    );
+    let mut recorder = crate::recorder::Recorder::open(&home)?;
+    let size = recorder.log.size()?;
+    let report = recorder.log.verify(&recorder.verifier())?;
+    if !report.is_ok() {
+        bail!("the demo's log does not verify: {:?}", report.problem);
+    }
+    println!("    log       {size} events; every leaf, node and checkpoint signature verified");
+    let build_index = find_build_event(&recorder, &first.digest.to_string())?;
+    let root = recorder.log.tree_hash(size)?;
+    let proof = recorder.log.prove_inclusion(size, build_index)?;
+    let entry = recorder.log.read_entry(build_index)?;
+    stamp_log::check_inclusion(
+        &proof,
+        size,
+        &root,
+        build_index,
+        &stamp_log::leaf_hash(&entry.bytes),
+    )?;
     println!(
-        "done. try: stamp --home {} manifest {} --format mtree",
+        "    proof     build event #{build_index} is in the tree of size {size} ({} hashes, root {})",
+        proof.len(),
+        &hex::encode(root.0)[..16]
+    );
+    let origin = recorder.log.origin().to_string();
+    recorder.append(
+        recorder
+            .event(EventKind::LogVerify, Outcome::Success, &origin)
+            .detail("report", report.to_json()),
+    )?;
+    println!(
+        "    key       checkpoints verify with {}",
+        recorder.verifier_key()
+    );
+    println!();
+    println!("done. try:");
+    println!("    stamp --home {} log show", home.display());
+    println!(
+        "    stamp --home {} manifest {} --format mtree",
         home.display(),
         first.reference
     );
     Ok(0)
+}
+
+/// The log index of the newest successful build event of `digest`.
+fn find_build_event(recorder: &crate::recorder::Recorder, digest: &str) -> anyhow::Result<u64> {
+    let size = recorder.log.size()?;
+    let entries = recorder.log.read_entries(0, size as usize)?;
+    entries
+        .iter()
+        .rev()
+        .find_map(|entry| {
+            let event = stamp_core::Event::from_canonical_bytes(&entry.bytes).ok()?;
+            (event.kind() == EventKind::Build && event.subject() == digest).then_some(entry.index)
+        })
+        .context("the build event is missing from the log")
 }
 
 fn step(number: u32, text: &str) {
