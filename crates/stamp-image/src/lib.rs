@@ -14,6 +14,8 @@ pub mod build;
 pub mod gzip;
 pub mod layer;
 pub mod manifest;
+#[cfg(test)]
+mod mutation_tests;
 pub mod oci;
 pub mod path;
 pub mod scan;
