@@ -61,6 +61,14 @@ pub enum BuildError {
     InputChanged { location: Location, path: PathBuf },
     #[error("layer `{layer}`: path `{path}` is given twice")]
     DuplicatePath { layer: String, path: String },
+    #[error("layer `{layer}`: `{path}` would be written below `{blocker}`, which is a {kind} {place}, not a directory")]
+    BelowNonDirectory {
+        layer: String,
+        path: String,
+        blocker: String,
+        kind: &'static str,
+        place: &'static str,
+    },
     #[error("layer `{layer}` has more than {LAYER_ENTRIES_MAX} entries")]
     TooManyEntries { layer: String },
     #[error("base rootfs `{}` has sha256 {actual}, but stamp.toml pins {expected}", .path.display())]
@@ -484,12 +492,34 @@ fn plan_layer(
     }
     // Parent directories the layer does not declare keep the attributes they already have in
     // the image below (so adding /tmp/x never resets /tmp's sticky bit), or 0755 root:root.
+    // A parent that is a symlink or a file (in this layer or below) is an error: writing below
+    // it would either replace it with a directory (losing, say, a base's `/bin -> usr/bin`) or
+    // make a layer that unpackers refuse.
+    let blocked = |path: &ImagePath, blocker: &ImagePath, kind: &'static str, below: bool| {
+        BuildError::BelowNonDirectory {
+            layer: layer.name.clone(),
+            path: path.absolute(),
+            blocker: blocker.absolute(),
+            kind,
+            place: if below {
+                "in the image below"
+            } else {
+                "in this layer"
+            },
+        }
+    };
     let mut parents = BTreeMap::new();
     for path in plan.keys() {
         let mut parent = path.parent();
         while let Some(dir) = parent {
-            if dir.is_root() || plan.contains_key(&dir) || parents.contains_key(&dir) {
+            if dir.is_root() || parents.contains_key(&dir) {
                 break;
+            }
+            match plan.get(&dir) {
+                Some(Planned::Dir { .. }) => break,
+                Some(Planned::File { .. }) => return Err(blocked(path, &dir, "file", false)),
+                Some(Planned::Symlink { .. }) => return Err(blocked(path, &dir, "symlink", false)),
+                None => {}
             }
             let entry = match tree.get(&dir) {
                 Some(node) if node.file_type == FileType::Dir => Planned::Dir {
@@ -497,7 +527,15 @@ fn plan_layer(
                     uid: node.uid,
                     gid: node.gid,
                 },
-                _ => Planned::Dir {
+                Some(node) => {
+                    let kind = match node.file_type {
+                        FileType::Symlink => "symlink",
+                        FileType::File => "file",
+                        _ => "special file",
+                    };
+                    return Err(blocked(path, &dir, kind, true));
+                }
+                None => Planned::Dir {
                     mode: 0o755,
                     uid: 0,
                     gid: 0,

@@ -87,6 +87,9 @@ pub fn classify(header: &Header) -> Result<Change, EntryError> {
 #[derive(Default)]
 pub struct DuplicateCheck {
     seen: HashSet<ImagePath>,
+    /// Directories that hold something this layer put there (so an opaque whiteout, wherever
+    /// it comes in the layer, keeps them).
+    parents_of_puts: HashSet<ImagePath>,
 }
 
 impl DuplicateCheck {
@@ -98,11 +101,26 @@ impl DuplicateCheck {
         if !self.seen.insert(path.clone()) {
             return Err(EntryError::Duplicate(path.absolute()));
         }
+        if let Change::Put { path, .. } = change {
+            let mut parent = path.parent();
+            while let Some(dir) = parent {
+                if !self.parents_of_puts.insert(dir.clone()) {
+                    break;
+                }
+                parent = dir.parent();
+            }
+        }
         Ok(())
     }
 
+    /// Whether this layer has an entry for `path` so far.
     pub fn contains(&self, path: &ImagePath) -> bool {
         self.seen.contains(path)
+    }
+
+    /// Whether this layer has put something below `path` so far.
+    pub fn has_puts_below(&self, path: &ImagePath) -> bool {
+        self.parents_of_puts.contains(path)
     }
 }
 

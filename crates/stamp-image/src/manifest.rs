@@ -150,6 +150,10 @@ impl FileTree {
                         layer: node.layer,
                     },
                 );
+            } else if let Some(existing) = self.nodes.get_mut(&dir) {
+                // The directory is part of this layer now: an opaque whiteout later in the
+                // same layer must not hide it (nor what the layer put in it).
+                existing.layer = existing.layer.max(node.layer);
             }
         }
         let keeps_children = node.file_type == FileType::Dir

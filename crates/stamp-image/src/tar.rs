@@ -96,10 +96,10 @@ pub enum ReadTarError {
     Checksum { offset: u64 },
     #[error("header field `{field}` at byte offset {offset} is not a valid number")]
     Number { field: &'static str, offset: u64 },
-    #[error("entry size {size} bytes is over the limit of {limit} bytes")]
-    EntryTooLarge { size: u64, limit: u64 },
-    #[error("extended header of {size} bytes is over the limit of {limit} bytes")]
-    ExtendedHeaderTooLarge { size: u64, limit: u64 },
+    #[error("entry `{path}`: size {size} bytes is over the limit of {limit} bytes")]
+    EntryTooLarge { path: String, size: u64, limit: u64 },
+    #[error("extended header `{name}` of {size} bytes is over the limit of {limit} bytes")]
+    ExtendedHeaderTooLarge { name: String, size: u64, limit: u64 },
     #[error("path or link target of {length} bytes is over the limit of {limit} bytes")]
     PathTooLong { length: usize, limit: usize },
     #[error("more than {limit} entries")]
@@ -199,6 +199,8 @@ impl<R: Read> TarReader<R> {
                 b'x' | b'g' | b'L' | b'K' => {
                     if size > self.limits.extended_header_bytes_max {
                         return Err(ReadTarError::ExtendedHeaderTooLarge {
+                            name: String::from_utf8_lossy(c_string_bytes(&block[0..100]))
+                                .into_owned(),
                             size,
                             limit: self.limits.extended_header_bytes_max,
                         });
@@ -282,6 +284,7 @@ impl<R: Read> TarReader<R> {
             let content_size = if kind == EntryKind::File { size } else { 0 };
             if content_size > self.limits.entry_bytes_max {
                 return Err(ReadTarError::EntryTooLarge {
+                    path,
                     size: content_size,
                     limit: self.limits.entry_bytes_max,
                 });
@@ -513,8 +516,13 @@ fn parse_pax_number(key: &str, value: &str) -> Result<u64, ReadTarError> {
 }
 
 fn c_string(bytes: &[u8]) -> Result<String, ReadTarError> {
+    String::from_utf8(c_string_bytes(bytes).to_vec()).map_err(|_| ReadTarError::PathEncoding)
+}
+
+/// The bytes of a NUL-terminated field before its first NUL.
+fn c_string_bytes(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8(bytes[..end].to_vec()).map_err(|_| ReadTarError::PathEncoding)
+    &bytes[..end]
 }
 
 /// Parse pax records `"%d %s=%s\n"`, where the leading number counts the whole record.
@@ -810,7 +818,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             error,
-            ReadTarError::EntryTooLarge { size: 10, limit: 9 }
+            ReadTarError::EntryTooLarge {
+                size: 10,
+                limit: 9,
+                ..
+            }
         ));
         let limits = ReadLimits {
             entry_bytes_max: 10,

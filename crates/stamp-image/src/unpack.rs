@@ -99,16 +99,25 @@ pub enum UnpackError {
         #[source]
         source: UnpackEntryError,
     },
-    #[error("layer {layer}: not a valid tar stream")]
+    #[error("layer {layer}: not a valid tar stream (at byte offset {offset})")]
     Tar {
         layer: Digest,
+        /// Offset in the uncompressed layer where reading stopped.
+        offset: u64,
         #[source]
         source: ReadTarError,
     },
     #[error(
-        "layer {layer} expands past the limit of {limit} bytes (gzip bomb or oversized layer)"
+        "layer {layer} expands past the limit of {limit} bytes{} (gzip bomb or oversized layer)",
+        .entry.as_ref().map(|entry| format!(" in entry `{entry}`")).unwrap_or_default()
     )]
-    LayerTooLarge { layer: Digest, limit: u64 },
+    LayerTooLarge {
+        layer: Digest,
+        /// The limit that was reached: the per-layer limit, or what was left of the image's.
+        limit: u64,
+        /// The entry being read when the limit was reached, if any.
+        entry: Option<String>,
+    },
     #[error(
         "layer {layer} uncompresses to {actual}, but the image config's diff_id is {expected}"
     )]
@@ -268,9 +277,14 @@ impl Unpacker {
         };
         let result = self.apply_entries(layer, &mut metered);
         if metered.exceeded {
+            let entry = match &result {
+                Err(UnpackError::Entry { entry, .. }) => Some(entry.clone()),
+                _ => None,
+            };
             return Err(UnpackError::LayerTooLarge {
                 layer,
-                limit: self.options.limits.layer_bytes_max,
+                limit,
+                entry,
             });
         }
         result?;
@@ -279,11 +293,13 @@ impl Unpacker {
         if metered.exceeded {
             return Err(UnpackError::LayerTooLarge {
                 layer,
-                limit: self.options.limits.layer_bytes_max,
+                limit,
+                entry: None,
             });
         }
         drained.map_err(|source| UnpackError::Tar {
             layer,
+            offset: metered.count,
             source: ReadTarError::Io(source),
         })?;
         self.image_bytes += metered.count;
@@ -305,10 +321,18 @@ impl Unpacker {
     fn apply_entries(&mut self, layer: Digest, reader: impl Read) -> Result<(), UnpackError> {
         let mut tar = TarReader::new(reader, self.options.limits.tar);
         let mut duplicates = DuplicateCheck::default();
-        while let Some(header) = tar
-            .next_header()
-            .map_err(|source| UnpackError::Tar { layer, source })?
-        {
+        loop {
+            let header = match tar.next_header() {
+                Ok(Some(header)) => header,
+                Ok(None) => break,
+                Err(source) => {
+                    return Err(UnpackError::Tar {
+                        layer,
+                        offset: tar.offset(),
+                        source,
+                    })
+                }
+            };
             let entry_error = |source: UnpackEntryError| UnpackError::Entry {
                 layer,
                 entry: header.path.clone(),
@@ -637,13 +661,33 @@ impl Unpacker {
         let Some(fd) = self.walk(dir.components(), false)? else {
             return Ok(());
         };
-        for name in list_dir(fd.as_fd())? {
-            if !this_layer.contains(&dir.join(&name)) {
-                remove_at(fd.as_fd(), &name)?;
-            }
-        }
-        Ok(())
+        hide_lower_layers(fd.as_fd(), dir, this_layer)
     }
+}
+
+/// Remove everything below `dir` (open as `fd`) that the current layer did not put there. What
+/// it did put, and the directories holding it, stay, whether they came before or after the
+/// opaque whiteout in the layer (as in [`crate::manifest::FileTree::make_opaque`]).
+fn hide_lower_layers(
+    fd: BorrowedFd<'_>,
+    dir: &ImagePath,
+    this_layer: &DuplicateCheck,
+) -> Result<(), UnpackEntryError> {
+    for name in list_dir(fd)? {
+        let child = dir.join(&name);
+        if !this_layer.contains(&child) && !this_layer.has_puts_below(&child) {
+            remove_at(fd, &name)?;
+            continue;
+        }
+        // A directory this layer wrote into may still hold entries of lower layers.
+        let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        match rustix::fs::openat(fd, name.as_str(), flags, Mode::empty()) {
+            Ok(child_fd) => hide_lower_layers(child_fd.as_fd(), &child, this_layer)?,
+            Err(Errno::NOTDIR) | Err(Errno::LOOP) => {}
+            Err(errno) => return Err(system("openat")(errno)),
+        }
+    }
+    Ok(())
 }
 
 fn timestamps(mtime: u64) -> Timestamps {

@@ -52,6 +52,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 | BuildError::Input { .. }
                 | BuildError::InputType { .. }
                 | BuildError::DuplicatePath { .. }
+                | BuildError::BelowNonDirectory { .. }
                 | BuildError::TooManyEntries { .. } => return 2,
                 BuildError::BaseDigestMismatch { .. }
                 | BuildError::BaseImage { .. }
@@ -111,6 +112,12 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
         if let Some(LoadSpecError::Read { .. }) = cause.downcast_ref::<LoadSpecError>() {
             return Some(
                 "pass the spec with `--spec PATH`, or run stamp where stamp.toml is".into(),
+            );
+        }
+        if let Some(BuildError::BelowNonDirectory { .. }) = cause.downcast_ref::<BuildError>() {
+            return Some(
+                "give the real path (where the symlink points), or remove the entry that is in the way"
+                    .into(),
             );
         }
         if let Some(BuildError::NoSourceDate { .. }) = cause.downcast_ref::<BuildError>() {
