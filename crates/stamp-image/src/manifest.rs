@@ -83,6 +83,23 @@ pub struct Node {
     pub layer: usize,
 }
 
+impl Node {
+    /// A `0755 root:root` directory, as container runtimes create missing parents.
+    pub fn directory(layer: usize) -> Self {
+        Node {
+            file_type: FileType::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            sha256: None,
+            target: None,
+            device: None,
+            layer,
+        }
+    }
+}
+
 /// A root filesystem built up layer by layer, in memory.
 #[derive(Clone, Debug, Default)]
 pub struct FileTree {
@@ -92,20 +109,7 @@ pub struct FileTree {
 impl FileTree {
     pub fn new() -> Self {
         let mut nodes = BTreeMap::new();
-        nodes.insert(
-            ImagePath::root(),
-            Node {
-                file_type: FileType::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                size: 0,
-                sha256: None,
-                target: None,
-                device: None,
-                layer: 0,
-            },
-        );
+        nodes.insert(ImagePath::root(), Node::directory(0));
         FileTree { nodes }
     }
 
@@ -136,20 +140,7 @@ impl FileTree {
                 !matches!(self.nodes.get(&dir), Some(n) if n.file_type == FileType::Dir);
             if needs_dir {
                 self.remove(&dir);
-                self.nodes.insert(
-                    dir,
-                    Node {
-                        file_type: FileType::Dir,
-                        mode: 0o755,
-                        uid: 0,
-                        gid: 0,
-                        size: 0,
-                        sha256: None,
-                        target: None,
-                        device: None,
-                        layer: node.layer,
-                    },
-                );
+                self.nodes.insert(dir, Node::directory(node.layer));
             } else if let Some(existing) = self.nodes.get_mut(&dir) {
                 // The directory is part of this layer now: an opaque whiteout later in the
                 // same layer must not hide it (nor what the layer put in it).

@@ -591,46 +591,25 @@ impl Unpacker {
                 )
                 .map_err(system("linkat"))?;
             }
-            EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                let file_type = if matches!(header.kind, EntryKind::CharDevice { .. }) {
-                    rustix::fs::FileType::CharacterDevice
-                } else {
-                    rustix::fs::FileType::BlockDevice
+            EntryKind::CharDevice { .. } | EntryKind::BlockDevice { .. } | EntryKind::Fifo => {
+                let (file_type, device) = match header.kind {
+                    EntryKind::CharDevice { major, minor } => (
+                        rustix::fs::FileType::CharacterDevice,
+                        rustix::fs::makedev(major, minor),
+                    ),
+                    EntryKind::BlockDevice { major, minor } => (
+                        rustix::fs::FileType::BlockDevice,
+                        rustix::fs::makedev(major, minor),
+                    ),
+                    _ => (rustix::fs::FileType::Fifo, 0),
                 };
-                rustix::fs::mknodat(
-                    &parent,
-                    name.as_str(),
-                    file_type,
-                    Mode::from_raw_mode(header.mode & 0o7777),
-                    rustix::fs::makedev(*major, *minor),
-                )
-                .map_err(system("mknodat"))?;
+                let mode = Mode::from_raw_mode(header.mode & 0o7777);
+                rustix::fs::mknodat(&parent, name.as_str(), file_type, mode, device)
+                    .map_err(system("mknodat"))?;
                 owner(parent.as_fd(), &name)?;
-                rustix::fs::chmodat(
-                    &parent,
-                    name.as_str(),
-                    Mode::from_raw_mode(header.mode & 0o7777),
-                    AtFlags::empty(),
-                )
-                .map_err(system("fchmodat"))?;
-            }
-            EntryKind::Fifo => {
-                rustix::fs::mknodat(
-                    &parent,
-                    name.as_str(),
-                    rustix::fs::FileType::Fifo,
-                    Mode::from_raw_mode(header.mode & 0o7777),
-                    0,
-                )
-                .map_err(system("mknodat"))?;
-                owner(parent.as_fd(), &name)?;
-                rustix::fs::chmodat(
-                    &parent,
-                    name.as_str(),
-                    Mode::from_raw_mode(header.mode & 0o7777),
-                    AtFlags::empty(),
-                )
-                .map_err(system("fchmodat"))?;
+                // After chown, and past the umask that mknod applied.
+                rustix::fs::chmodat(&parent, name.as_str(), mode, AtFlags::empty())
+                    .map_err(system("fchmodat"))?;
             }
             EntryKind::Directory => unreachable!("handled above"),
         }
