@@ -21,6 +21,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "STAMP_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// The signing key: a key name in `.stamp/keys/` or a path to a PKCS#8 PEM file (default:
+    /// the key named in `.stamp/keys/default`, else the only key). An encrypted key reads its
+    /// passphrase from the file named by $STAMP_KEY_PASSPHRASE_FILE (or $STAMP_KEY_PASSPHRASE)
+    #[arg(long, global = true, env = "STAMP_KEY", value_name = "NAME|PATH")]
+    pub key: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -57,6 +63,69 @@ pub enum Command {
     Unpack(UnpackArgs),
     /// List the images in the store
     Images(ImagesArgs),
+    /// Signing keys and identities: create, list, export the public key, revoke
+    ///
+    /// Keys are Ed25519, kept as PKCS#8 PEM in `.stamp/keys/NAME.pem` (mode 0600), optionally
+    /// passphrase-encrypted. Each key is an identity in the trust file `.stamp/trust.toml`
+    /// with roles (builder, approver, deployer, auditor, admin). Adding and revoking keys are
+    /// `key.add` / `key.revoke` events in the log. `stamp build` creates a default key with
+    /// the builder role the first time it runs without one.
+    Key(KeyArgs),
+    /// Show or change the trust policy: roles of identities, approvals environments need
+    ///
+    /// The policy lives in `.stamp/trust.toml` (format in docs/trust.md). Every change made
+    /// here is a `policy.change` event; a change made by hand is recorded as one the next time
+    /// stamp reads the file.
+    Trust(TrustArgs),
+    /// Approve an image for an environment, signed by the acting identity
+    ///
+    /// Signs an approval attestation (DSSE, in-toto statement, predicate
+    /// https://stamp.dev/approval/v1), attaches it to the image in the store and records an
+    /// `approve` event. Refused (exit 1, and logged as a failed `approve`) when the approver
+    /// built the image, lacks a role the environment accepts for approvers, is revoked, or is
+    /// not in the trust file (PCI DSS 6.5.4, 6.2.3.1). Prints how many distinct approvers
+    /// the environment has and needs.
+    Approve(ApproveArgs),
+    /// List the attestations attached to an image and verify each
+    ///
+    /// Verifies every attached DSSE envelope against the trust file and the log order (a
+    /// revoked key's signatures count only when recorded before its revocation), and
+    /// summarises approvals per environment. Exit 1 when any attestation fails.
+    Attestations(AttestationsArgs),
+    /// Verify one DSSE attestation envelope against the trust file
+    ///
+    /// Checks the signature (Ed25519 over the DSSE PAE) against the identities of the trust
+    /// file, revocation against the log when one is present, and the in-toto statement and
+    /// its predicate strictly. Exit 0 verified, 1 not.
+    VerifyAttestation(VerifyAttestationArgs),
+    /// The offline vulnerability database: import OSV records, show its status
+    ///
+    /// `stamp db import PATH...` reads OSV JSON records (directory trees, single files, or
+    /// osv.dev's per-ecosystem `all.zip`) into `.stamp/vulndb.db`, replacing the previous
+    /// import, and records the digest of the imported set and its snapshot time (the newest
+    /// record's `modified`). `stamp db status` shows them and warns when the data is older than
+    /// --max-age-days. The import is a `policy.change` event (change `vulndb.import`).
+    Db(DbArgs),
+    /// Print the SBOM of an image: CycloneDX 1.6 JSON or SPDX 2.3 JSON (PCI DSS 6.3.2)
+    ///
+    /// Reads the image's layers from the store (nothing is unpacked to disk) and lists every
+    /// dpkg, apk, Python, npm and Cargo component with a purl. `--rootfs DIR` reads an
+    /// unpacked root filesystem instead. Unreadable package databases are warnings.
+    Sbom(SbomArgs),
+    /// Check an image's components against the vulnerability database (PCI DSS 6.3.1, 6.3.3)
+    ///
+    /// Findings name the package, installed and fixed versions, advisory id and aliases,
+    /// severity (CVSS v3 base score, else the database's rating) and the database digest.
+    /// Exit 1 when a vulnerability is at or above --fail-on. The verdict is a `gate` event.
+    Check(CheckArgs),
+    /// Re-match approved or deployed images against the current vulnerability database
+    ///
+    /// Every vulnerability not known at the image's last check or rescan is a `rescan` event
+    /// with the advisory's published date and fixed version (PCI DSS 6.3.1, 6.3.3); one summary
+    /// `rescan` event per image records the run. Images come from successful `approve`,
+    /// `promote` and `deploy` events, or are named, or `--all` takes every image in the store.
+    /// Exit 1 when a new vulnerability is at or above --fail-on.
+    Rescan(RescanArgs),
     /// Run stamp's whole path on the bundled example (examples/payments-api)
     ///
     /// Builds the example's static binary with cargo, builds its image twice to show the
@@ -212,6 +281,331 @@ pub struct LogVerifyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct LogReplayArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// A role of an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Builder,
+    Approver,
+    Deployer,
+    Auditor,
+    Admin,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key for an identity and add it to the trust file (a `key.add` event)
+    ///
+    /// Prints the key id (hex SHA-256 of the public key's SubjectPublicKeyInfo DER). With
+    /// --encrypt the private key is PKCS#8 encrypted with scrypt and AES-256-CBC under a
+    /// passphrase of 12+ bytes read from --passphrase-file or $STAMP_KEY_PASSPHRASE_FILE.
+    New(KeyNewArgs),
+    /// Add an identity whose private key lives elsewhere, by its public key (a `key.add` event)
+    ///
+    /// The public key is a `PUBLIC KEY` PEM (as `openssl pkey -pubout` or `stamp key export`
+    /// write it), or base64 of the raw 32-byte Ed25519 key. Its holder signs with
+    /// `--key PATH` pointing at their own private key file.
+    Add(KeyAddArgs),
+    /// List the identities of the trust file with their keys, roles and status
+    List(KeyListArgs),
+    /// Print an identity's public key (SubjectPublicKeyInfo PEM) to stdout
+    Export(KeyExportArgs),
+    /// Revoke an identity's key (a `key.revoke` event)
+    ///
+    /// Signatures recorded in the log before the revocation keep verifying; new signatures by
+    /// the key are refused and logged as failures. The private key file moves to
+    /// `.stamp/keys/revoked/`, so the name can be given a new key (rotation).
+    Revoke(KeyRevokeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyNewArgs {
+    /// Identity name, e.g. an e-mail address (letters, digits and `._@+-`)
+    #[arg(long)]
+    pub name: String,
+    /// Role of the identity (repeat for several)
+    #[arg(long = "role", value_enum, value_name = "ROLE")]
+    pub roles: Vec<RoleArg>,
+    /// Encrypt the private key with a passphrase
+    #[arg(long)]
+    pub encrypt: bool,
+    /// File holding the passphrase (first line) for --encrypt
+    #[arg(long, value_name = "PATH", requires = "encrypt")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Make this the default key
+    #[arg(long = "default")]
+    pub make_default: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyAddArgs {
+    /// Identity name, e.g. an e-mail address (letters, digits and `._@+-`)
+    #[arg(long)]
+    pub name: String,
+    /// File holding the public key
+    #[arg(long, value_name = "PATH")]
+    pub public_key: PathBuf,
+    /// Role of the identity (repeat for several)
+    #[arg(long = "role", value_enum, value_name = "ROLE")]
+    pub roles: Vec<RoleArg>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyListArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyExportArgs {
+    /// Identity name or key id (a prefix of 8+ hex characters will do)
+    pub name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyRevokeArgs {
+    /// Identity name or key id (a prefix of 8+ hex characters will do)
+    pub name: String,
+    /// Why the key is revoked (recorded in the log and the trust file)
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    #[command(subcommand)]
+    pub command: TrustCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Print the trust file's environments and identities
+    Show(TrustShowArgs),
+    /// Add or remove roles of an identity (a `policy.change` event)
+    Role(TrustRoleArgs),
+    /// Set what an environment requires (a `policy.change` event)
+    Env(TrustEnvArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustShowArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustRoleArgs {
+    /// Identity name or key id
+    pub name: String,
+    /// Role to add (repeat for several)
+    #[arg(long, value_enum, value_name = "ROLE")]
+    pub add: Vec<RoleArg>,
+    /// Role to remove (repeat for several)
+    #[arg(long, value_enum, value_name = "ROLE")]
+    pub remove: Vec<RoleArg>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustEnvArgs {
+    /// Environment name (lower-case letters, digits, `-`, `_`)
+    pub name: String,
+    /// Distinct approvers needed (1-16; default: unchanged, 1 for a new environment)
+    #[arg(long)]
+    pub approvals: Option<u32>,
+    /// Roles that may approve (repeat; replaces the list)
+    #[arg(long = "approver-role", value_enum, value_name = "ROLE")]
+    pub approver_roles: Vec<RoleArg>,
+    /// Roles that may deploy (repeat; replaces the list)
+    #[arg(long = "deployer-role", value_enum, value_name = "ROLE")]
+    pub deployer_roles: Vec<RoleArg>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
+    pub image: String,
+    /// Environment the approval is for (`dev`, `staging`, `prod`, or one of the trust file)
+    #[arg(long)]
+    pub env: String,
+    /// Why it is approved (a change ticket, a review link)
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AttestationsArgs {
+    /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
+    pub image: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyAttestationArgs {
+    /// The DSSE envelope (JSON)
+    pub file: PathBuf,
+    /// Trust file to verify against (default: the store's `trust.toml`)
+    #[arg(long, value_name = "PATH")]
+    pub trust: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Import OSV records into a new vulnerability database (replaces the old one)
+    Import(DbImportArgs),
+    /// Show the database's digest, snapshot time and counts; warn when it is stale
+    Status(DbStatusArgs),
+    /// Compare versions as the matcher does: reads `a b` lines, prints -1, 0, 1 or ERR
+    ///
+    /// SCHEME is `deb`, `pep440`, `npm`, `cargo` or `apk` (or an OSV ecosystem name such as
+    /// `Debian`, `PyPI`, `crates.io`, `Alpine`). ERR means a version is invalid in the scheme.
+    CompareVersions(DbCompareVersionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DbImportArgs {
+    /// OSV record files, directories of them, or `all.zip` exports
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The vulnerability database file (default: `vulndb.db` in the store)
+    #[arg(long, env = "STAMP_VULNDB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Snapshot time to record (RFC 3339; default: the newest `modified` of any record)
+    #[arg(long, value_name = "TIME")]
+    pub snapshot_time: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DbStatusArgs {
+    /// The vulnerability database file (default: `vulndb.db` in the store)
+    #[arg(long, env = "STAMP_VULNDB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Warn when the snapshot is older than this many days
+    #[arg(
+        long,
+        env = "STAMP_VULNDB_MAX_AGE_DAYS",
+        value_name = "DAYS",
+        default_value_t = 7
+    )]
+    pub max_age_days: u32,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DbCompareVersionsArgs {
+    /// Version scheme: deb, pep440, npm, cargo or apk
+    pub scheme: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormat {
+    Cyclonedx,
+    Spdx,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SbomArgs {
+    /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
+    #[arg(required_unless_present = "rootfs")]
+    pub image: Option<String>,
+    /// Read an unpacked root filesystem directory instead of an image
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
+    pub rootfs: Option<PathBuf>,
+    /// SBOM format
+    #[arg(long, value_enum, default_value_t = SbomFormat::Cyclonedx)]
+    pub format: SbomFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
+    #[arg(required_unless_present = "rootfs")]
+    pub image: Option<String>,
+    /// Read an unpacked root filesystem directory instead of an image (no gate event)
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
+    pub rootfs: Option<PathBuf>,
+    /// The vulnerability database file (default: `vulndb.db` in the store)
+    #[arg(long, env = "STAMP_VULNDB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Deny (exit 1) when a vulnerability has this severity or higher: critical, high,
+    /// medium, low, none, or unknown (any vulnerability)
+    #[arg(long, default_value = "high", value_name = "SEVERITY")]
+    pub fail_on: String,
+    /// Warn when the database snapshot is older than this many days
+    #[arg(
+        long,
+        env = "STAMP_VULNDB_MAX_AGE_DAYS",
+        value_name = "DAYS",
+        default_value_t = 7
+    )]
+    pub max_age_days: u32,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RescanArgs {
+    /// Images to rescan (default: every approved, promoted or deployed image in the log)
+    #[arg(value_name = "IMAGE", conflicts_with = "all")]
+    pub images: Vec<String>,
+    /// Rescan every image in the store
+    #[arg(long)]
+    pub all: bool,
+    /// The vulnerability database file (default: `vulndb.db` in the store)
+    #[arg(long, env = "STAMP_VULNDB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Exit 1 when a new vulnerability has this severity or higher
+    #[arg(long, default_value = "high", value_name = "SEVERITY")]
+    pub fail_on: String,
+    /// Warn when the database snapshot is older than this many days
+    #[arg(
+        long,
+        env = "STAMP_VULNDB_MAX_AGE_DAYS",
+        value_name = "DAYS",
+        default_value_t = 7
+    )]
+    pub max_age_days: u32,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,

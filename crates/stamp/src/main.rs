@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -31,5 +32,15 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code)
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `stamp log show | head` would panic on a closed pipe. A command-line
+/// tool should stop quietly instead, as every Unix filter does.
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in `main`, before any thread exists; setting a signal to its
+    // default disposition has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

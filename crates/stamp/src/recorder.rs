@@ -3,8 +3,9 @@
 //! origin, subject), and appending them. Commands never append any other way, so no state
 //! change can skip the log.
 //!
-//! The acting identity is `$STAMP_ACTOR`, else `$USER@host`. Signing keys and roles for
-//! identities come with the signing issue; until then the log key signs checkpoints only.
+//! The actor of an event is the signing identity when the command signs (set with
+//! [`Recorder::set_actor`] once the key is resolved, so the log names who signed), else
+//! `$STAMP_ACTOR`, else `$USER@host`. The log key signs checkpoints only.
 
 use std::path::Path;
 
@@ -22,6 +23,8 @@ pub const LOG_VERIFIER: &str = "log.pub";
 pub struct Recorder {
     pub log: SqliteLog,
     signer: NoteSigner,
+    /// The signing identity acting in this command, when there is one.
+    actor: Option<String>,
 }
 
 /// What `init` found or made.
@@ -59,7 +62,11 @@ impl Recorder {
             .with_context(|| format!("writing `{}`", home.join(LOG_VERIFIER).display()))?;
         let log = SqliteLog::create(&home.join(LOG_DATABASE), &origin, &signer)
             .with_context(|| format!("creating the log `{}`", home.join(LOG_DATABASE).display()))?;
-        let mut recorder = Recorder { log, signer };
+        let mut recorder = Recorder {
+            log,
+            signer,
+            actor: None,
+        };
         let event = recorder
             .event(EventKind::LogInit, Outcome::Success, &origin)
             .detail("verifier_key", recorder.verifier_key());
@@ -78,7 +85,21 @@ impl Recorder {
         let key_path = home.join(LOG_KEY);
         let signer = NoteSigner::read_file(&key_path)
             .with_context(|| format!("reading the log key `{}`", key_path.display()))?;
-        Ok(Recorder { log, signer })
+        Ok(Recorder {
+            log,
+            signer,
+            actor: None,
+        })
+    }
+
+    /// Name `identity` (the signing identity) as the actor of the events that follow.
+    pub fn set_actor(&mut self, identity: &str) {
+        self.actor = Some(identity.to_string());
+    }
+
+    /// The actor events are recorded under.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(actor)
     }
 
     /// The verifier key (`name+hash+base64`) that checks this log's checkpoints.
@@ -98,7 +119,7 @@ impl Recorder {
         subject: &str,
     ) -> stamp_core::event::EventBuilder {
         Event::builder()
-            .actor(actor())
+            .actor(self.actor())
             .kind(kind)
             .time(OffsetDateTime::now_utc())
             .outcome(outcome)

@@ -5,13 +5,14 @@ use std::path::Path;
 use anyhow::Context;
 use stamp_core::event::{EventKind, Outcome};
 use stamp_image::{BuildOptions, BuildOutput, Store};
+use time::OffsetDateTime;
 
 use crate::recorder::Recorder;
 
 use crate::cli::{BuildArgs, OutputFormat};
 
-pub fn run(home: Option<&Path>, args: BuildArgs) -> anyhow::Result<u8> {
-    let output = build(home, &args.spec)?;
+pub fn run(home: Option<&Path>, key: Option<&str>, args: BuildArgs) -> anyhow::Result<u8> {
+    let output = build_signed(home, key, &args.spec)?;
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output)?),
         OutputFormat::Text => print_text(&output),
@@ -19,22 +20,54 @@ pub fn run(home: Option<&Path>, args: BuildArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Load the spec, open the store, build, and record the build (or its failure) in the log;
-/// shared with `stamp demo`.
+/// [`build_signed`] with the default key; shared with `stamp demo`.
 pub fn build(home: Option<&Path>, spec_path: &Path) -> anyhow::Result<BuildOutput> {
+    build_signed(home, None, spec_path)
+}
+
+/// Load the spec, open the store, build, sign the SLSA provenance with the builder's key
+/// (`key`, else the default key, made on first use), attach it to the image, and record the
+/// build (or its failure) in the log with the attestation's digests in `refs`.
+pub fn build_signed(
+    home: Option<&Path>,
+    key: Option<&str>,
+    spec_path: &Path,
+) -> anyhow::Result<BuildOutput> {
     let spec = stamp_image::load_spec(spec_path)
         .with_context(|| format!("loading `{}`", spec_path.display()))?;
     let home = crate::settings::home(home, Some(&spec.path));
     let store = Store::open_or_create(&home)
         .with_context(|| format!("opening the store at `{}`", home.display()))?;
     let mut recorder = Recorder::open_or_init(&home)?.recorder;
+    let signer = super::signing::builder(&home, key, &mut recorder, &spec.reference())?;
     let options = BuildOptions {
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
     };
+    let started_on = OffsetDateTime::now_utc();
     let result = stamp_image::build(&spec, &store, &options)
         .with_context(|| format!("building `{}`", spec.reference()));
-    let event = match &result {
-        Ok(output) => recorder
+    let finished_on = OffsetDateTime::now_utc();
+    // Sign the provenance of a successful build; a failure to sign fails the build.
+    let (result, signed) = match result {
+        Ok(output) => match super::signing::sign_provenance(
+            &store,
+            &spec,
+            spec_path,
+            &output,
+            &signer,
+            started_on,
+            finished_on,
+        ) {
+            Ok(signed) => (Ok(output), Some(signed)),
+            Err(error) => (
+                Err(error.context(format!("signing the provenance of `{}`", spec.reference()))),
+                None,
+            ),
+        },
+        Err(error) => (Err(error), None),
+    };
+    let event = match (&result, &signed) {
+        (Ok(output), Some(signed)) => recorder
             .event(
                 EventKind::Build,
                 Outcome::Success,
@@ -58,12 +91,17 @@ pub fn build(home: Option<&Path>, spec_path: &Path) -> anyhow::Result<BuildOutpu
                     .collect::<Vec<_>>(),
             )
             .reference(output.digest)
-            .reference(output.config_digest),
+            .reference(output.config_digest)
+            .detail("signer", signer.detail())
+            .detail("attestation", signed.detail())
+            .reference(signed.referrer.manifest)
+            .reference(signed.referrer.envelope),
         // A failed build is recorded too, with the reason; the reason names files and keys,
         // never file contents.
-        Err(error) => recorder
+        (Err(error), _) => recorder
             .event(EventKind::Build, Outcome::Failure, &spec.reference())
             .detail("reason", format!("{error:#}")),
+        (Ok(_), None) => unreachable!("a successful build is always signed"),
     };
     let event = match output_base(&result) {
         Some(base) => event.detail("base_digest", base.to_string()),

@@ -153,6 +153,68 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         "    key       checkpoints verify with {}",
         recorder.verifier_key()
     );
+    drop(recorder);
+
+    step(
+        6,
+        "separation of duties: the builder may not approve its own image; two others approve prod",
+    );
+    let image = first.digest.to_string();
+    for approver in ["alice@payments.example", "bob@payments.example"] {
+        if !home.join("keys").join(format!("{approver}.pem")).exists() {
+            stamp_cli(
+                &home,
+                None,
+                &["key", "new", "--name", approver, "--role", "approver"],
+            )?;
+        }
+    }
+    let refused = stamp_cli_status(
+        &home,
+        None,
+        &[
+            "approve",
+            &image,
+            "--env",
+            "prod",
+            "--comment",
+            "self-approval",
+        ],
+    )?;
+    if refused != 1 {
+        bail!("the builder approving its own image exited {refused}, not 1 (refused)");
+    }
+    println!("    refused   the builder's own approval (exit 1, recorded as a failure event)");
+    for approver in ["alice@payments.example", "bob@payments.example"] {
+        stamp_cli(
+            &home,
+            Some(approver),
+            &[
+                "approve",
+                &image,
+                "--env",
+                "prod",
+                "--comment",
+                "reviewed in the demo",
+            ],
+        )?;
+        println!(
+            "    approved  prod by {approver} (signed DSSE attestation attached to the image)"
+        );
+    }
+    let listing = stamp_cli(&home, None, &["attestations", &image, "--format", "json"])?;
+    let attestations: serde_json::Value = serde_json::from_str(&listing)?;
+    let list = attestations["attestations"]
+        .as_array()
+        .context("`stamp attestations --format json` printed no list")?;
+    let verified = list.iter().filter(|item| item["verified"] == true).count();
+    if verified != list.len() || attestations["approvals"].as_array().is_none() {
+        bail!("only {verified} of {} attestations verified", list.len());
+    }
+    println!(
+        "    attached  {} attestations (SLSA provenance and approvals), all {verified} verified",
+        list.len()
+    );
     println!();
     println!("done. try:");
     println!("    stamp --home {} log show", home.display());
@@ -176,6 +238,40 @@ fn find_build_event(recorder: &crate::recorder::Recorder, digest: &str) -> anyho
             (event.kind() == EventKind::Build && event.subject() == digest).then_some(entry.index)
         })
         .context("the build event is missing from the log")
+}
+
+/// Run this stamp binary on the demo's store as `key` (default: the store's default key) and
+/// return its standard output; fail with its standard error when it fails.
+fn stamp_cli(home: &Path, key: Option<&str>, args: &[&str]) -> anyhow::Result<String> {
+    let output = stamp_command(home, key, args)
+        .output()
+        .context("running stamp")?;
+    if !output.status.success() {
+        bail!(
+            "`stamp {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// Run this stamp binary on the demo's store and return its exit code (output discarded).
+fn stamp_cli_status(home: &Path, key: Option<&str>, args: &[&str]) -> anyhow::Result<i32> {
+    let output = stamp_command(home, key, args)
+        .output()
+        .context("running stamp")?;
+    Ok(output.status.code().unwrap_or(-1))
+}
+
+fn stamp_command(home: &Path, key: Option<&str>, args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap_or_else(|_| "stamp".into()));
+    command.arg("--home").arg(home);
+    if let Some(key) = key {
+        command.arg("--key").arg(key);
+    }
+    command.args(args).env_remove("STAMP_KEY");
+    command
 }
 
 fn step(number: u32, text: &str) {

@@ -1,12 +1,22 @@
 //! One module per subcommand; each takes resolved arguments, calls a library and renders.
 
+mod approve;
+mod attestations;
 mod build;
+mod check;
+mod db;
 mod demo;
 mod images;
 mod init;
+mod key;
 mod log;
 mod manifest;
+mod rescan;
+mod sbom;
+mod signing;
+mod trust;
 mod unpack;
+mod verify_attestation;
 
 use stamp_image::build::BuildError;
 use stamp_image::spec::LoadSpecError;
@@ -18,11 +28,21 @@ use crate::cli::{Cli, Command};
 /// Run the parsed command line; `Ok` carries the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let home = cli.home.as_deref();
+    let key = cli.key.as_deref();
     match cli.command {
-        Command::Build(args) => build::run(home, args),
+        Command::Build(args) => build::run(home, key, args),
+        Command::Key(args) => key::run(home, key, args),
+        Command::Trust(args) => trust::run(home, key, args),
+        Command::Approve(args) => approve::run(home, key, args),
+        Command::Attestations(args) => attestations::run(home, args),
+        Command::VerifyAttestation(args) => verify_attestation::run(home, args),
         Command::Manifest(args) => manifest::run(home, args),
         Command::Unpack(args) => unpack::run(home, args),
         Command::Images(args) => images::run(home, args),
+        Command::Db(args) => db::run(home, args),
+        Command::Sbom(args) => sbom::run(home, args),
+        Command::Check(args) => check::run(home, args),
+        Command::Rescan(args) => rescan::run(home, args),
         Command::Demo(args) => demo::run(args),
         Command::Init(args) => init::run(home, args),
         Command::Log(args) => log::run(home, args),
@@ -81,8 +101,45 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 _ => {}
             }
         }
+        if let Some(code) = scan_exit_code(cause) {
+            return code;
+        }
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;
+        }
+        // A signing rule said no, or an attestation did not verify.
+        if cause.downcast_ref::<stamp_attest::Refusal>().is_some()
+            || cause
+                .downcast_ref::<stamp_attest::VerifyAttestationError>()
+                .is_some()
+        {
+            return 1;
+        }
+        // Keys and the trust file are configuration.
+        if cause
+            .downcast_ref::<stamp_attest::keyring::ResolveKeyError>()
+            .is_some()
+            || cause
+                .downcast_ref::<stamp_attest::keyring::KeyRingError>()
+                .is_some()
+            || cause
+                .downcast_ref::<stamp_attest::trust::TrustChangeError>()
+                .is_some()
+        {
+            return 2;
+        }
+        if let Some(error) = cause.downcast_ref::<stamp_attest::keys::ReadKeyError>() {
+            return match error {
+                stamp_attest::keys::ReadKeyError::Io { .. } => 3,
+                _ => 2,
+            };
+        }
+        if let Some(error) = cause.downcast_ref::<stamp_attest::trust::LoadTrustError>() {
+            return match error {
+                stamp_attest::trust::LoadTrustError::Parse { .. }
+                | stamp_attest::trust::LoadTrustError::TooLarge { .. } => 2,
+                _ => 3,
+            };
         }
         if let Some(error) = cause.downcast_ref::<stamp_log::OpenLogError>() {
             return match error {
@@ -148,9 +205,73 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
                     .into(),
             );
         }
+        if let Some(stamp_scan::osv::db::OpenDbError::NotFound(_)) =
+            cause.downcast_ref::<stamp_scan::osv::db::OpenDbError>()
+        {
+            return Some(
+                "import OSV records first with `stamp db import PATH` (a directory of OSV JSON or an osv.dev all.zip)"
+                    .into(),
+            );
+        }
         if let Some(UnpackError::DestinationNotEmpty(_)) = cause.downcast_ref::<UnpackError>() {
             return Some("unpack into a new directory".into());
         }
+        if let Some(hint) = signing_hint(cause) {
+            return Some(hint);
+        }
+    }
+    None
+}
+
+/// Hints for key, trust and separation-of-duties errors.
+fn signing_hint(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use stamp_attest::keyring::ResolveKeyError;
+    use stamp_attest::keys::ReadKeyError;
+    use stamp_attest::Refusal;
+    if let Some(error) = cause.downcast_ref::<Refusal>() {
+        return Some(match error {
+            Refusal::ApproverIsBuilder { .. } => {
+                "another identity must approve: `stamp approve IMAGE --env ENV --key NAME`".into()
+            }
+            Refusal::MissingRole { name, .. } => {
+                format!(
+                    "`stamp trust role {name} --add ROLE` grants a role (a policy.change event)"
+                )
+            }
+            Refusal::Revoked { .. } => {
+                "sign with another key, or give the identity a new one with `stamp key new`".into()
+            }
+            Refusal::UnknownKey { .. } => {
+                "create identities with `stamp key new --name NAME --role ROLE`".into()
+            }
+            Refusal::NoBuildRecord { .. } => {
+                "build the image with `stamp build` so its builder is on record".into()
+            }
+        });
+    }
+    if let Some(error) = cause.downcast_ref::<ResolveKeyError>() {
+        return match error {
+            ResolveKeyError::NoKeys { .. } | ResolveKeyError::UnknownName { .. } => Some(
+                "`stamp key list` shows identities; `stamp key new --name NAME --role ROLE` adds one"
+                    .into(),
+            ),
+            ResolveKeyError::Ambiguous { .. } => Some(
+                "name the key with `--key NAME` or $STAMP_KEY, or make one the default with `stamp key new --default`"
+                    .into(),
+            ),
+            _ => None,
+        };
+    }
+    if let Some(ReadKeyError::PassphraseNeeded { .. } | ReadKeyError::Decrypt { .. }) =
+        cause.downcast_ref::<ReadKeyError>()
+    {
+        return Some(
+            "put the passphrase in a file (mode 0600) and set STAMP_KEY_PASSPHRASE_FILE to its path"
+                .into(),
+        );
+    }
+    if let Some(ReadKeyError::Permissions { path, .. }) = cause.downcast_ref::<ReadKeyError>() {
+        return Some(format!("`chmod 600 {}`", path.display()));
     }
     None
 }
@@ -166,3 +287,41 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// Exit codes of the vulnerability database, inventory and matching errors.
+fn scan_exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use stamp_scan::inventory::files::ReadFilesError;
+    use stamp_scan::osv::db::OpenDbError;
+    use stamp_scan::osv::import::ImportError;
+    if let Some(error) = cause.downcast_ref::<OpenDbError>() {
+        return Some(match error {
+            OpenDbError::NotFound(_) | OpenDbError::Schema { .. } => 2,
+            _ => 3,
+        });
+    }
+    if let Some(error) = cause.downcast_ref::<ImportError>() {
+        return Some(match error {
+            ImportError::Read { .. } | ImportError::Empty(_) => 2,
+            ImportError::Zip { .. }
+            | ImportError::ZipTooManyEntries { .. }
+            | ImportError::ZipTooLarge { .. }
+            | ImportError::TooManyRecords { .. } => 1,
+            _ => 3,
+        });
+    }
+    if let Some(error) = cause.downcast_ref::<ReadFilesError>() {
+        return Some(match error {
+            ReadFilesError::Store(StoreError::UnknownImage(_))
+            | ReadFilesError::Store(StoreError::AmbiguousImage { .. })
+            | ReadFilesError::Store(StoreError::Missing(_)) => 2,
+            ReadFilesError::Store(StoreError::BlobCorrupt { .. })
+            | ReadFilesError::MediaType { .. }
+            | ReadFilesError::Tar { .. }
+            | ReadFilesError::Entry { .. }
+            | ReadFilesError::LayerDigest { .. } => 1,
+            ReadFilesError::Directory { .. } => 2,
+            _ => 3,
+        });
+    }
+    None
+}

@@ -1,5 +1,7 @@
 //! Integration tests of the `stamp` binary: each runs the real binary in a temporary directory.
 
+mod attest;
 mod image;
 mod log;
+mod scan;
 mod support;

@@ -171,6 +171,8 @@ fn help_describes_every_command() {
         .skip_while(|line| !line.starts_with("Commands:"))
         .skip(1)
         .take_while(|line| line.starts_with("  "))
+        // A long description wraps onto lines indented past the command names.
+        .filter(|line| !line.starts_with("   "))
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             let name = words.next()?.to_string();

@@ -1,0 +1,233 @@
+//! `stamp rescan`: re-match images that are approved, promoted or deployed (or the ones named)
+//! against the current vulnerability database (PCI DSS 6.3.1, 11.3.1). Each vulnerability not
+//! known at the image's last gate or rescan becomes a `rescan` event carrying the advisory's
+//! published date and the fixed version, so the patch latency of 6.3.3 can be computed from the
+//! log; one summary `rescan` event per image records the run itself.
+//!
+//! The inventory is read again from the image's layers: images are immutable, so this is the
+//! same inventory the stored SBOM describes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::Context;
+use stamp_core::event::{EventKind, Outcome};
+use stamp_core::Event;
+use stamp_image::Store;
+use stamp_log::LogStore;
+use stamp_scan::cvss::Severity;
+use stamp_scan::inventory::{self, Files};
+use stamp_scan::osv::VulnDb;
+use stamp_scan::report::{self, Finding, ScannedImage};
+
+use super::db::{database_path, staleness};
+use crate::cli::{OutputFormat, RescanArgs};
+use crate::recorder::Recorder;
+
+/// Entries read from the log at a time.
+const PAGE_ENTRIES: usize = 10_000;
+
+/// What the log says about images: which are in use, and which advisories each already had.
+#[derive(Default)]
+struct Known {
+    in_use: BTreeSet<String>,
+    names: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn read_known(recorder: &Recorder) -> anyhow::Result<Known> {
+    let mut known = Known::default();
+    let size = recorder.log.size()?;
+    let mut start = 0;
+    while start < size {
+        let entries = recorder.log.read_entries(start, PAGE_ENTRIES)?;
+        if entries.is_empty() {
+            break;
+        }
+        for entry in entries {
+            start = entry.index + 1;
+            let event = Event::from_canonical_bytes(&entry.bytes)
+                .with_context(|| format!("entry {} is not a valid event", entry.index))?;
+            let subject = event.subject().to_string();
+            let strings = |key: &str| -> Vec<String> {
+                event
+                    .details()
+                    .get(key)
+                    .and_then(|value| value.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|value| value.as_str().map(str::to_string))
+                    .collect()
+            };
+            match event.kind() {
+                EventKind::Approve | EventKind::Promote | EventKind::Deploy
+                    if event.outcome() == Outcome::Success =>
+                {
+                    known.in_use.insert(subject);
+                }
+                EventKind::Gate => {
+                    known
+                        .names
+                        .entry(subject)
+                        .or_default()
+                        .extend(strings("vulnerability_names"));
+                }
+                EventKind::Rescan => {
+                    let names = known.names.entry(subject).or_default();
+                    if let Some(id) = event.details().get("id").and_then(|id| id.as_str()) {
+                        names.insert(id.to_string());
+                    }
+                    names.extend(strings("aliases"));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(known)
+}
+
+#[derive(serde::Serialize)]
+struct ImageResult<'a> {
+    image: String,
+    digest: String,
+    vulnerabilities: usize,
+    new: Vec<&'a Finding>,
+}
+
+pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
+    let threshold: Severity = args.fail_on.parse().map_err(super::UsageError)?;
+    let db = VulnDb::open(&database_path(home, args.db.as_deref()))?;
+    let (_, stale) = staleness(&db.meta.snapshot_time, args.max_age_days);
+    if stale {
+        eprintln!(
+            "warning: the vulnerability data is older than {} days; a rescan against it finds only what it knows",
+            args.max_age_days
+        );
+    }
+    let stamp_home = crate::settings::home(home, None);
+    let store = Store::open(&stamp_home)
+        .with_context(|| format!("opening the store at `{}`", stamp_home.display()))?;
+    let mut recorder = Recorder::open(&stamp_home)?;
+    let known = read_known(&recorder)?;
+    let mut targets: Vec<(String, String)> = Vec::new();
+    if !args.images.is_empty() {
+        for reference in &args.images {
+            let image = store.resolve(reference)?;
+            targets.push((reference.clone(), image.digest.to_string()));
+        }
+    } else if args.all {
+        for image in store.images()? {
+            let name = image.reference.unwrap_or_else(|| image.digest.to_string());
+            targets.push((name, image.digest.to_string()));
+        }
+    } else {
+        for digest in &known.in_use {
+            targets.push((digest.clone(), digest.clone()));
+        }
+    }
+    targets.sort();
+    targets.dedup_by(|a, b| a.1 == b.1);
+    if targets.is_empty() {
+        eprintln!("no approved or deployed image to rescan");
+        eprintln!("hint: name images (`stamp rescan IMAGE`) or pass --all");
+    }
+    let empty = BTreeSet::new();
+    let mut reports = Vec::new();
+    for (name, digest) in &targets {
+        let digest_value: stamp_core::Digest = digest.parse()?;
+        let files = Files::from_image(&store, &digest_value)
+            .with_context(|| format!("reading the layers of {digest}"))?;
+        let inventory = inventory::inventory(&files);
+        let report = report::scan(
+            &db,
+            ScannedImage {
+                name: name.clone(),
+                digest: digest.clone(),
+            },
+            &inventory,
+        )?;
+        reports.push(report);
+    }
+    let mut results = Vec::new();
+    let mut denied = 0;
+    for report in &reports {
+        let known_names = known.names.get(&report.image.digest).unwrap_or(&empty);
+        let new: Vec<&Finding> = report.new_vulnerabilities(known_names).collect();
+        for finding in &new {
+            if finding.severity >= threshold {
+                denied += 1;
+            }
+            let event = recorder
+                .event(EventKind::Rescan, Outcome::Success, &report.image.digest)
+                .detail("id", finding.id.clone())
+                .detail("aliases", finding.aliases.clone())
+                .detail("purl", finding.package.purl.clone())
+                .detail("installed_version", finding.installed_version.clone())
+                .detail(
+                    "fixed_version",
+                    finding
+                        .fixed_version
+                        .clone()
+                        .map(serde_json::Value::from)
+                        .unwrap_or(serde_json::Value::Null),
+                )
+                .detail("fix_exists", finding.fix_exists)
+                .detail("severity", finding.severity.as_str())
+                .detail(
+                    "published",
+                    finding
+                        .published
+                        .clone()
+                        .map(serde_json::Value::from)
+                        .unwrap_or(serde_json::Value::Null),
+                )
+                .detail("modified", finding.modified.clone())
+                .detail("vulndb_digest", db.meta.digest.clone());
+            recorder.append(event)?;
+        }
+        let summary = recorder
+            .event(EventKind::Rescan, Outcome::Success, &report.image.digest)
+            .detail("summary", true)
+            .detail("vulnerabilities", report.summary.vulnerabilities as u64)
+            .detail("new", new.len() as u64)
+            .detail("vulndb_digest", db.meta.digest.clone())
+            .detail("vulndb_snapshot_time", db.meta.snapshot_time.clone());
+        recorder.append(summary)?;
+        results.push(ImageResult {
+            image: report.image.name.clone(),
+            digest: report.image.digest.clone(),
+            vulnerabilities: report.summary.vulnerabilities,
+            new,
+        });
+    }
+    match args.format {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "database": {"digest": db.meta.digest, "snapshot_time": db.meta.snapshot_time},
+                "images": results,
+            }))?
+        ),
+        OutputFormat::Text => {
+            for result in &results {
+                println!(
+                    "{}  {}: {} vulnerabilities, {} new",
+                    result.digest,
+                    result.image,
+                    result.vulnerabilities,
+                    result.new.len()
+                );
+                for finding in &result.new {
+                    println!(
+                        "  new {:<9} {:<22} {} {} (fixed: {})",
+                        finding.severity.as_str(),
+                        finding.id,
+                        finding.package.name,
+                        finding.installed_version,
+                        finding.fixed_version.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+    }
+    Ok(if denied > 0 { 1 } else { 0 })
+}
