@@ -98,11 +98,14 @@ pub enum EventKind {
     ControlFailure,
     #[serde(rename = "rescan")]
     Rescan,
+    /// A signed attestation (an SBOM, for example) was attached to an image.
+    #[serde(rename = "attest")]
+    Attest,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::Build,
         EventKind::Gate,
         EventKind::Approve,
@@ -123,6 +126,7 @@ impl EventKind {
         EventKind::EvidenceExport,
         EventKind::ControlFailure,
         EventKind::Rescan,
+        EventKind::Attest,
     ];
 
     /// The name written into the event (`instance.start`).
@@ -148,6 +152,7 @@ impl EventKind {
             EventKind::EvidenceExport => "evidence.export",
             EventKind::ControlFailure => "control.failure",
             EventKind::Rescan => "rescan",
+            EventKind::Attest => "attest",
         }
     }
 }

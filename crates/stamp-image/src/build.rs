@@ -69,6 +69,8 @@ pub enum BuildError {
         kind: &'static str,
         place: &'static str,
     },
+    #[error("layer `{layer}`: `remove = [\"{path}\"]` names nothing in the layers below")]
+    RemoveMissing { layer: String, path: String },
     #[error("layer `{layer}` has more than {LAYER_ENTRIES_MAX} entries")]
     TooManyEntries { layer: String },
     #[error("base rootfs `{}` has sha256 {actual}, but stamp.toml pins {expected}", .path.display())]
@@ -238,6 +240,7 @@ pub fn build(
     let (digest, manifest_size) = store.put_blob(&manifest_bytes)?;
 
     let file_manifest = tree.to_manifest(digest);
+    drop(tree);
     store.put_file_manifest(&file_manifest)?;
 
     let mut descriptor = Descriptor::new(MEDIA_TYPE_MANIFEST, digest, manifest_size);
@@ -366,6 +369,8 @@ enum Planned {
         uid: u64,
         gid: u64,
     },
+    /// An OCI whiteout deleting this path of the layers below.
+    Whiteout,
 }
 
 fn plan_layer(
@@ -458,6 +463,16 @@ fn plan_layer(
                             "file name is not UTF-8",
                         ),
                     })?;
+                    if name.starts_with(crate::layer::WHITEOUT_PREFIX) {
+                        return Err(BuildError::Input {
+                            location: copy.location.clone(),
+                            path: entry.path(),
+                            source: io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "a `.wh.` file name is reserved for OCI whiteouts (use `remove` to delete a path)",
+                            ),
+                        });
+                    }
                     pending.push((entry.path(), dest.join(name)));
                 }
             } else if file_type.is_file() {
@@ -490,6 +505,28 @@ fn plan_layer(
             }
         }
     }
+    for path in &layer.remove {
+        let present = tree.get(path).is_some() && tree.blocking_ancestor(path).is_none();
+        if !present {
+            return Err(BuildError::RemoveMissing {
+                layer: layer.name.clone(),
+                path: path.absolute(),
+            });
+        }
+        if plan
+            .keys()
+            .any(|planned| planned == path || planned.is_below(path))
+        {
+            return Err(BuildError::DuplicatePath {
+                layer: layer.name.clone(),
+                path: path.absolute(),
+            });
+        }
+        let name = path.file_name().expect("remove is never the root");
+        let parent = path.parent().expect("remove is never the root");
+        let marker = parent.join(&format!("{}{name}", crate::layer::WHITEOUT_PREFIX));
+        add(&mut plan, marker, Planned::Whiteout)?;
+    }
     // Parent directories the layer does not declare keep the attributes they already have in
     // the image below (so adding /tmp/x never resets /tmp's sticky bit), or 0755 root:root.
     // A parent that is a symlink or a file (in this layer or below) is an error: writing below
@@ -519,6 +556,7 @@ fn plan_layer(
                 Some(Planned::Dir { .. }) => break,
                 Some(Planned::File { .. }) => return Err(blocked(path, &dir, "file", false)),
                 Some(Planned::Symlink { .. }) => return Err(blocked(path, &dir, "symlink", false)),
+                Some(Planned::Whiteout) => return Err(blocked(path, &dir, "whiteout", false)),
                 None => {}
             }
             let entry = match tree.get(&dir) {
@@ -589,6 +627,25 @@ fn write_spec_layer(
                 };
                 tar.write_header(&header).map_err(BuildError::Write)?;
                 tree.insert(path, crate::layer::node_for(&header, None, layer_index));
+            }
+            Planned::Whiteout => {
+                let header = Header {
+                    path: relative,
+                    kind: EntryKind::File,
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    size: 0,
+                    mtime,
+                };
+                tar.write_header(&header).map_err(BuildError::Write)?;
+                let name = path.file_name().unwrap_or_default();
+                let hidden = name
+                    .strip_prefix(crate::layer::WHITEOUT_PREFIX)
+                    .unwrap_or(name)
+                    .to_string();
+                let parent = path.parent().unwrap_or_else(ImagePath::root);
+                tree.remove(&parent.join(&hidden));
             }
             Planned::Symlink { target, uid, gid } => {
                 let header = Header {

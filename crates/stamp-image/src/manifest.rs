@@ -236,8 +236,10 @@ impl FileTree {
 
 /// SHA-256 of the compact JSON of `entries`.
 pub fn root_digest(entries: &[FileEntry]) -> Digest {
-    let bytes = serde_json::to_vec(entries).expect("file entries always serialize");
-    Digest::of(&bytes)
+    // Hashed as it is serialized, so a manifest of a million entries is never held as text.
+    let mut writer = stamp_core::Sha256Writer::new(std::io::sink());
+    serde_json::to_writer(&mut writer, entries).expect("file entries always serialize");
+    writer.finish().0
 }
 
 impl FileManifest {

@@ -113,6 +113,8 @@ pub struct LayerSpec {
     pub files: Vec<CopySpec>,
     pub dirs: Vec<DirSpec>,
     pub symlinks: Vec<SymlinkSpec>,
+    /// Paths of lower layers (the base included) this layer deletes, written as OCI whiteouts.
+    pub remove: Vec<ImagePath>,
 }
 
 /// How containers of the image run (OCI image config `config`).
@@ -197,6 +199,8 @@ struct RawLayer {
     dirs: Vec<RawDir>,
     #[serde(default)]
     symlinks: Vec<RawSymlink>,
+    #[serde(default)]
+    remove: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -477,8 +481,29 @@ fn parse_layer(
     error_at: &impl Fn(usize, String) -> SpecError,
 ) -> Result<LayerSpec, SpecError> {
     let path_at = |value: &Spanned<String>, what: &str| {
-        ImagePath::parse_absolute(value.get_ref())
-            .map_err(|error| error_at(value.span().start, format!("{what}: {error}")))
+        let path = ImagePath::parse_absolute(value.get_ref())
+            .map_err(|error| error_at(value.span().start, format!("{what}: {error}")))?;
+        // A name starting with `.wh.` is an OCI whiteout marker: written into a layer it would
+        // delete files instead of adding one. Deletions are said with `remove`.
+        if path
+            .components()
+            .iter()
+            .any(|name| name.starts_with(crate::layer::WHITEOUT_PREFIX))
+        {
+            return Err(SpecError {
+                hint: Some(
+                    "to delete a path of a lower layer, list it in the layer's `remove`".into(),
+                ),
+                ..error_at(
+                    value.span().start,
+                    format!(
+                        "{what} `{}` has a `.wh.` name, which OCI layers reserve for deletions",
+                        value.get_ref()
+                    ),
+                )
+            });
+        }
+        Ok(path)
     };
     let mode_at = |value: &Option<Spanned<String>>| -> Result<Option<u32>, SpecError> {
         value
@@ -554,6 +579,14 @@ fn parse_layer(
             gid: link.gid,
         });
     }
+    let mut remove = Vec::new();
+    for path in &raw.remove {
+        let parsed = path_at(path, "remove")?;
+        if parsed.is_root() {
+            return Err(error_at(path.span().start, "remove must not be `/`".into()));
+        }
+        remove.push(parsed);
+    }
     Ok(LayerSpec {
         name: raw
             .name
@@ -562,6 +595,7 @@ fn parse_layer(
         files,
         dirs,
         symlinks,
+        remove,
     })
 }
 

@@ -376,8 +376,10 @@ impl Store {
         let path = self
             .files_dir()
             .join(format!("{}.json", manifest.image.hex()));
-        let bytes = serde_json::to_vec(manifest).expect("file manifest serializes");
-        write_atomic(&path, &bytes)?;
+        // Streamed to the file: a manifest can have a million entries.
+        write_atomic_with(&path, |writer| {
+            serde_json::to_writer(writer, manifest).map_err(io::Error::from)
+        })?;
         Ok(path)
     }
 
@@ -442,12 +444,24 @@ impl Write for BlobWriter {
 
 /// Replace `path` with `bytes` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_atomic_with(path, |writer| writer.write_all(bytes))
+}
+
+/// Replace `path` atomically and durably with what `write` writes (buffered).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<&mut File>) -> io::Result<()>,
+) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut file = tempfile::Builder::new()
         .prefix(".incoming-")
         .tempfile_in(dir)
         .map_err(io_error(dir))?;
-    file.write_all(bytes).map_err(io_error(path))?;
+    {
+        let mut buffered = io::BufWriter::with_capacity(1 << 20, file.as_file_mut());
+        write(&mut buffered).map_err(io_error(path))?;
+        buffered.flush().map_err(io_error(path))?;
+    }
     file.as_file().sync_all().map_err(io_error(path))?;
     file.persist(path)
         .map_err(|error| io_error(path)(error.error))?;

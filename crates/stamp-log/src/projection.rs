@@ -15,6 +15,7 @@
 //! | `instance.start` | instance id | `env`, `image` (digest) | instance running |
 //! | `instance.stop` | instance id | — | instance stopped |
 //! | `drift` | instance id | `drifted`: bool | instance drifted when true |
+//! | `drift` | checked directory | `path` (no instance) | none (a `--path` check is recorded only) |
 //! | `revoke` | image digest | optional `reason` | revocation row (first revocation kept) |
 //!
 //! Every other kind (`promote`, `exception`, `key.*`, `policy.change`, `log.*`,
@@ -267,6 +268,8 @@ pub fn apply(connection: &Connection, index: u64, event: &Event) -> Result<(), A
         EventKind::InstanceStop => {
             upsert_instance(connection, event.subject(), None, None, "stopped", index)?;
         }
+        // A check of a directory (`details.path`) is about no instance: recorded only.
+        EventKind::Drift if event.details().contains_key("path") => {}
         EventKind::Drift => {
             let drifted =
                 detail(event, "drifted")?
@@ -300,6 +303,7 @@ pub fn apply(connection: &Connection, index: u64, event: &Event) -> Result<(), A
         | EventKind::LogVerify
         | EventKind::LogInit
         | EventKind::LogRead
+        | EventKind::Attest
         | EventKind::EvidenceExport
         | EventKind::ControlFailure
         | EventKind::Rescan => {}

@@ -8,7 +8,11 @@
 //! - [`osv`]: importing OSV records into a SQLite vulnerability database with a digest of the
 //!   imported set, and matching an inventory against it with OSV semantics;
 //! - [`cvss`]: CVSS v3.x base scores from vectors;
-//! - [`report`]: findings as JSON and SARIF 2.1.0.
+//! - [`report`]: findings as JSON and SARIF 2.1.0;
+//! - [`pan`], [`secret`]: card numbers (Luhn, issuer ranges, published test numbers) and
+//!   hard-coded secrets in bytes, kept only masked (PCI DSS 3.3.1, 3.5.1, 8.6.2, 12.10.7);
+//! - [`sensitive`]: those detectors over every file of every layer of an image, deleted and
+//!   gzip-compressed files included, and the image configuration's environment.
 //!
 //! What it does not do: sign (attestations belong to the signing crate), log (the CLI records
 //! events), fetch anything from the network (the database is imported from files), or decide a
@@ -21,6 +25,9 @@ pub mod cvss;
 pub mod inventory;
 pub mod json;
 pub mod osv;
+pub mod pan;
 pub mod report;
 pub mod sbom;
+pub mod secret;
+pub mod sensitive;
 pub mod version;

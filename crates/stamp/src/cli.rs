@@ -116,8 +116,19 @@ pub enum Command {
     ///
     /// Findings name the package, installed and fixed versions, advisory id and aliases,
     /// severity (CVSS v3 base score, else the database's rating) and the database digest.
-    /// Exit 1 when a vulnerability is at or above --fail-on. The verdict is a `gate` event.
+    /// Every file of every layer (deleted and gzip files included) and the image environment
+    /// are scanned for card numbers and secrets (PCI DSS 3.3.1, 3.5.1, 8.6.2), masked.
+    /// Exit 1 when a vulnerability is at or above --fail-on, on a card number outside the
+    /// published test numbers, or on a secret; approved exceptions (`stamp except`) lift
+    /// findings. The verdict is a `gate` event and a signed gate attestation on the image.
     Check(CheckArgs),
+    /// Request, approve or list exceptions to the gate of `stamp check`
+    ///
+    /// `stamp except CODE --image IMAGE|--package NAME --reason TEXT --expires YYYY-MM-DD`
+    /// requests one (CODE is a finding code such as `pan-detected`, or an advisory id);
+    /// `stamp except approve ID` approves it as a distinct identity of the trust file. Both
+    /// are `exception` events; the gate applies approved exceptions until their last day.
+    Except(ExceptArgs),
     /// Re-match approved or deployed images against the current vulnerability database
     ///
     /// Every vulnerability not known at the image's last check or rescan is a `rescan` event
@@ -132,6 +143,125 @@ pub enum Command {
     /// digest is reproducible, unpacks it safely and checks the unpacked tree against the
     /// image's file manifest.
     Demo(DemoArgs),
+    /// Compare running instances, or a root filesystem, with the image's file manifest (PCI DSS 11.5.2)
+    ///
+    /// `stamp drift ENV|INSTANCE` checks each running instance through its own view of its
+    /// root (`/proc/PID/root`): the shared read-only bundle as the instance sees it, so host
+    /// tampering with the bundle and anything mounted into the instance show; `/proc`, `/dev`
+    /// and the writable tmpfs paths are excluded. `stamp drift --path DIR --image IMAGE`
+    /// checks a directory.
+    /// Reports added, removed and modified files, mode and owner changes, type changes and
+    /// symlink retargets, each with a stable code (`drift-added`, `drift-removed`,
+    /// `drift-modified`, `drift-mode`, `drift-owner`, `drift-type`, `drift-symlink-target`).
+    /// The image's declared writable paths (label `dev.stamp.writable`) are left out and
+    /// listed as excluded. Each run is a `drift` event with the counts and the SHA-256 of the
+    /// full difference list. Exit 1 when drift is found.
+    Drift(DriftArgs),
+    /// Deploy an image to an environment by replacing its instances (local runtime: runc)
+    ///
+    /// Refused (exit 1, and a failed `deploy` event naming the reason) unless the image is not
+    /// revoked, has a passing gate verdict (`stamp check`), every attached attestation
+    /// verifies, and the environment's required approvals come from distinct identities other
+    /// than the builder, each recorded in the log. Then starts --replicas new instances (each
+    /// on its own port from --port, `PORT` in its environment), waits for `GET /health`, and
+    /// stops the old instances one at a time. Events: instance.start, instance.stop, deploy.
+    /// IMAGE defaults to what the environment runs now.
+    Deploy(DeployArgs),
+    /// Show environments and their instances: digests, state, health and endpoints
+    Status(StatusArgs),
+    /// Redeploy the digest an environment ran before its current one (a `rollback` event)
+    Rollback(RollbackArgs),
+    /// Revoke an image: every later deploy of it is refused (a `revoke` event)
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// Environment (from the trust file: dev, staging, prod, …)
+    pub env: String,
+    /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
+    pub image: Option<String>,
+    /// Instances to run
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
+    /// First port instances serve on (127.0.0.1); each instance takes the next free one
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// How long a new instance has to answer `GET /health` with 200
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub health_timeout_ms: u64,
+    /// Replace instances running a revoked image with the newest approved, gated, unrevoked
+    /// digest for ENV (nothing happens when none runs a revoked image)
+    #[arg(long, conflicts_with = "image")]
+    pub replace_revoked: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this environment
+    pub env: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// Environment to roll back
+    pub env: String,
+    /// Instances to run
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
+    /// First port instances serve on (127.0.0.1)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// How long a new instance has to answer `GET /health` with 200
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub health_timeout_ms: u64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
+    pub image: String,
+    /// Why (kept in the log)
+    #[arg(long)]
+    pub reason: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DriftArgs {
+    /// An environment (every instance in it) or one instance id
+    #[arg(
+        value_name = "ENV|INSTANCE",
+        required_unless_present = "path",
+        conflicts_with = "path"
+    )]
+    pub target: Option<String>,
+    /// The root filesystem directory to check
+    #[arg(long, value_name = "DIR", requires = "image")]
+    pub path: Option<PathBuf>,
+    /// The image the directory must match: `name[:tag]`, `name@sha256:…`, `sha256:…` or a
+    /// digest prefix of 12+ characters
+    #[arg(long, value_name = "IMAGE", requires = "path")]
+    pub image: Option<String>,
+    /// Replace each drifted instance: keep its root filesystem as a quarantine tar (digest in
+    /// the `drift` event), re-unpack a tampered shared bundle from the verified image, start a
+    /// fresh instance with a new id, then stop the drifted one. Nothing is copied back
+    #[arg(long, conflicts_with = "path")]
+    pub heal: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -547,6 +677,11 @@ pub struct SbomArgs {
     /// SBOM format
     #[arg(long, value_enum, default_value_t = SbomFormat::Cyclonedx)]
     pub format: SbomFormat,
+    /// Also sign the SBOM (in-toto statement in a DSSE envelope, predicate type
+    /// `https://cyclonedx.org/bom` or `https://spdx.dev/Document`) with the acting key (role
+    /// builder or auditor) and attach it to the image; recorded as an `attest` event
+    #[arg(long, conflicts_with = "rootfs")]
+    pub attach: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -554,6 +689,47 @@ pub enum CheckFormat {
     Table,
     Json,
     Sarif,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ExceptArgs {
+    #[command(subcommand)]
+    pub command: Option<ExceptCommand>,
+    /// The finding code (`pan-test-number`, `secret-password`, …) or advisory id excepted
+    #[arg(required = true)]
+    pub code: Option<String>,
+    /// The image the exception is for: `name[:tag]`, `sha256:…` or a digest prefix
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        conflicts_with = "package",
+        required_unless_present = "package"
+    )]
+    pub image: Option<String>,
+    /// The package the exception is for, in any image
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
+    /// Why the finding is accepted (a risk assessment, a ticket)
+    #[arg(long, required = true)]
+    pub reason: Option<String>,
+    /// The last day (UTC) the exception applies: YYYY-MM-DD
+    #[arg(long, value_name = "YYYY-MM-DD", required = true)]
+    pub expires: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ExceptCommand {
+    /// Approve a requested exception (as an identity other than the requester)
+    Approve {
+        /// The exception id printed by the request
+        id: String,
+    },
+    /// List exceptions and whether each is active, unapproved or expired
+    List,
 }
 
 #[derive(Debug, clap::Args)]

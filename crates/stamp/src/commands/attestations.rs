@@ -130,7 +130,7 @@ pub fn open_facts(home: &Path) -> anyhow::Result<Option<LogFacts>> {
 }
 
 /// Per environment of the trust file: distinct verified approvers that did not build the image.
-fn approval_counts(
+pub(crate) fn approval_counts(
     trust: &Trust,
     facts: Option<&LogFacts>,
     image: &Digest,

@@ -1,19 +1,27 @@
-//! `stamp check`: match an image's inventory against the vulnerability database and report
-//! findings as a table, JSON or SARIF; the verdict (deny at `--fail-on` or above) is recorded
-//! as a `gate` event naming the image and the database digest.
+//! `stamp check`: match an image's inventory against the vulnerability database and, for an
+//! image, scan every layer for card numbers and secrets ([`super::gate`]); report findings as
+//! a table, JSON or SARIF. The verdict (deny at `--fail-on` or above, on a card number outside
+//! the test numbers, on any secret; approved exceptions lifted) is a signed gate attestation
+//! and a `gate` event naming the image, the database digest and the rule-set digest.
 
 use std::path::Path;
 
+use serde::Serialize;
+use stamp_attest::facts::detail;
 use stamp_core::event::{EventKind, Outcome};
+use stamp_core::Digest;
 use stamp_scan::cvss::Severity;
 use stamp_scan::osv::VulnDb;
+use stamp_scan::pan::{CODE_PAN_DETECTED, CODE_PAN_TEST_NUMBER};
 use stamp_scan::report::{self, sarif, ScanReport, ScannedImage};
 
 use super::db::{database_path, staleness};
+use super::gate::GateVerdict;
+use super::signing::Signed;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::recorder::Recorder;
 
-pub fn run(home: Option<&Path>, args: CheckArgs) -> anyhow::Result<u8> {
+pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::Result<u8> {
     let threshold: Severity = args.fail_on.parse().map_err(super::UsageError)?;
     let db = VulnDb::open(&database_path(home, args.db.as_deref()))?;
     let (age_days, stale) = staleness(&db.meta.snapshot_time, args.max_age_days);
@@ -35,11 +43,22 @@ pub fn run(home: Option<&Path>, args: CheckArgs) -> anyhow::Result<u8> {
         },
         &inventory,
     )?;
-    let denied = report.at_or_above(threshold);
-    let verdict = if denied > 0 { "deny" } else { "pass" };
+    let mut denied = report.at_or_above(threshold);
+    let mut gate = None;
     if args.image.is_some() {
         let home = crate::settings::home(home, None);
         let mut recorder = Recorder::open_or_init(&home)?.recorder;
+        let image_digest: Digest = subject.digest.parse()?;
+        let verdict = super::gate::evaluate(
+            &home,
+            &subject.name,
+            &image_digest,
+            &report,
+            threshold,
+            &recorder,
+        )?;
+        denied = verdict.denied() as usize;
+        let signed = super::gate::attest(&home, key, &mut recorder, &image_digest, &verdict)?;
         let outcome = if denied > 0 {
             Outcome::Failure
         } else {
@@ -47,8 +66,8 @@ pub fn run(home: Option<&Path>, args: CheckArgs) -> anyhow::Result<u8> {
         };
         let mut event = recorder
             .event(EventKind::Gate, outcome, &subject.digest)
-            .detail("check", "vulnerabilities")
-            .detail("verdict", verdict)
+            .detail("check", "vulnerabilities,card-numbers,secrets")
+            .detail("verdict", verdict.verdict.clone())
             .detail("fail_on", threshold.as_str())
             .detail("vulndb_digest", db.meta.digest.clone())
             .detail("vulndb_snapshot_time", db.meta.snapshot_time.clone())
@@ -56,7 +75,23 @@ pub fn run(home: Option<&Path>, args: CheckArgs) -> anyhow::Result<u8> {
             .detail("components", report.summary.components as u64)
             .detail("vulnerabilities", report.summary.vulnerabilities as u64)
             .detail("denied", denied as u64)
-            .detail("fixable", report.summary.fixable as u64);
+            .detail("fixable", report.summary.fixable as u64)
+            .detail("rule_set_digest", verdict.rule_set.digest.clone())
+            .detail("counts", serde_json::to_value(&verdict.counts)?)
+            .detail(
+                "exceptions",
+                verdict
+                    .exceptions
+                    .iter()
+                    .map(|exception| exception.id.clone())
+                    .collect::<Vec<_>>(),
+            );
+        if let Some(signed) = &signed {
+            event = event
+                .detail(detail::ATTESTATION, signed.detail())
+                .reference(signed.referrer.manifest)
+                .reference(signed.referrer.envelope);
+        }
         // What was known when the verdict was made: `stamp rescan` reports only what is new.
         let (names, cut) = report.vulnerability_names();
         event = event.detail("vulnerability_names", names);
@@ -67,17 +102,62 @@ pub fn run(home: Option<&Path>, args: CheckArgs) -> anyhow::Result<u8> {
             event = event.reference(digest);
         }
         recorder.append(event)?;
+        gate = Some((verdict, signed));
+    } else if let Some(root) = &args.rootfs {
+        let verdict = super::gate::evaluate_rootfs(root, &report, threshold);
+        denied = verdict.denied() as usize;
+        gate = Some((verdict, None));
     }
+    let verdict = if denied > 0 { "deny" } else { "pass" };
     match args.format {
-        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        CheckFormat::Sarif => println!(
+        CheckFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&sarif::document(&report))?
+            serde_json::to_string_pretty(&CheckOutput {
+                report: &report,
+                gate: gate.as_ref().map(|(verdict, signed)| GateOutput {
+                    verdict,
+                    attestation: signed.as_ref().map(Signed::detail),
+                }),
+            })?
         ),
-        CheckFormat::Table => print_table(&report),
+        CheckFormat::Sarif => {
+            let mut document = sarif::document(&report);
+            if let Some((verdict, _)) = &gate {
+                super::gate::add_to_sarif(&mut document, verdict);
+            }
+            println!("{}", serde_json::to_string_pretty(&document)?)
+        }
+        CheckFormat::Table => {
+            print_table(&report);
+            if let Some((verdict, _)) = &gate {
+                print_sensitive_table(verdict);
+            }
+        }
+    }
+    if let Some((verdict, signed)) = &gate {
+        eprintln!(
+            "card numbers: {} ({} test numbers), secrets: {}, excepted: {}, scan problems: {}",
+            verdict.counts.get(CODE_PAN_DETECTED).copied().unwrap_or(0),
+            verdict
+                .counts
+                .get(CODE_PAN_TEST_NUMBER)
+                .copied()
+                .unwrap_or(0),
+            verdict
+                .counts
+                .iter()
+                .filter(|(code, _)| code.starts_with("secret-"))
+                .map(|(_, count)| count)
+                .sum::<u64>(),
+            verdict.counts.get("excepted").copied().unwrap_or(0),
+            verdict.problems.len()
+        );
+        if let Some(signed) = signed {
+            eprintln!("gate attestation {}", signed.referrer.manifest);
+        }
     }
     eprintln!(
-        "{}: {} components, {} vulnerabilities ({} fixable), {} warnings; {} at or above {}: {verdict}",
+        "{}: {} components, {} vulnerabilities ({} fixable), {} warnings; {} denied at or above {}: {verdict}",
         report.image.name,
         report.summary.components,
         report.summary.vulnerabilities,
@@ -91,6 +171,67 @@ pub fn run(home: Option<&Path>, args: CheckArgs) -> anyhow::Result<u8> {
         report.database.digest, report.database.snapshot_time
     );
     Ok(if denied > 0 { 1 } else { 0 })
+}
+
+/// `stamp check --format json`: the vulnerability report, and for an image the gate.
+#[derive(Serialize)]
+struct CheckOutput<'a> {
+    #[serde(flatten)]
+    report: &'a ScanReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<GateOutput<'a>>,
+}
+
+#[derive(Serialize)]
+struct GateOutput<'a> {
+    #[serde(flatten)]
+    verdict: &'a GateVerdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attestation: Option<serde_json::Value>,
+}
+
+fn print_sensitive_table(verdict: &GateVerdict) {
+    if verdict.findings.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<9} {:<36} {:<22} {:<6} LOCATION",
+        "SEVERITY", "CODE", "VALUE (MASKED)", "GATE"
+    );
+    for gated in &verdict.findings {
+        let finding = &gated.finding;
+        let gate = match (&gated.exception, gated.denied) {
+            (Some(_), _) => "except",
+            (None, true) => "deny",
+            (None, false) => "warn",
+        };
+        let layer = finding
+            .location
+            .layer
+            .as_deref()
+            .map(|layer| format!("{}:", &layer[..layer.len().min(19)]))
+            .unwrap_or_default();
+        println!(
+            "{:<9} {:<36} {:<22} {:<6} {layer}{}:{}{}{}",
+            finding.severity.as_str(),
+            finding.code,
+            finding.masked,
+            gate,
+            finding.location.path,
+            finding.location.line,
+            if finding.location.in_gzip {
+                " (gzip)"
+            } else {
+                ""
+            },
+            if finding.location.hidden_by_later_layer {
+                " (deleted by a later layer)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn print_table(report: &ScanReport) {

@@ -6,14 +6,21 @@ mod build;
 mod check;
 mod db;
 mod demo;
+mod deploy;
+mod drift;
+mod except;
+mod gate;
 mod images;
 mod init;
 mod key;
 mod log;
 mod manifest;
 mod rescan;
+mod revoke;
+mod rollback;
 mod sbom;
 mod signing;
+mod status;
 mod trust;
 mod unpack;
 mod verify_attestation;
@@ -40,10 +47,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Unpack(args) => unpack::run(home, args),
         Command::Images(args) => images::run(home, args),
         Command::Db(args) => db::run(home, args),
-        Command::Sbom(args) => sbom::run(home, args),
-        Command::Check(args) => check::run(home, args),
+        Command::Sbom(args) => sbom::run(home, key, args),
+        Command::Check(args) => check::run(home, key, args),
+        Command::Except(args) => except::run(home, key, args),
         Command::Rescan(args) => rescan::run(home, args),
         Command::Demo(args) => demo::run(args),
+        Command::Drift(args) => drift::run(home, args),
+        Command::Deploy(args) => deploy::run(home, args),
+        Command::Status(args) => status::run(home, args),
+        Command::Rollback(args) => rollback::run(home, args),
+        Command::Revoke(args) => revoke::run(home, args),
         Command::Init(args) => init::run(home, args),
         Command::Log(args) => log::run(home, args),
     }
@@ -72,6 +85,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 | BuildError::Input { .. }
                 | BuildError::InputType { .. }
                 | BuildError::DuplicatePath { .. }
+                | BuildError::RemoveMissing { .. }
                 | BuildError::BelowNonDirectory { .. }
                 | BuildError::TooManyEntries { .. } => return 2,
                 BuildError::BaseDigestMismatch { .. }

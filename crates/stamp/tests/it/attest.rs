@@ -805,3 +805,48 @@ fn an_identity_added_by_its_public_key_signs_with_its_own_openssl_key() {
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("chmod 600"));
 }
+
+#[test]
+fn an_attached_sbom_is_a_signed_statement_the_dsse_oracle_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let image = build(dir);
+    let sbom = ok(dir, &["sbom", &image, "--format", "cyclonedx", "--attach"]);
+    let document: serde_json::Value = serde_json::from_str(&sbom).unwrap();
+    assert_eq!(document["bomFormat"], "CycloneDX");
+
+    let report = attestations(dir, &image);
+    let envelope = envelope_of(&report, "https://cyclonedx.org/bom", "builder@example.com");
+    let row = report["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["envelope"] == envelope.as_str())
+        .unwrap();
+    assert_eq!(row["verified"], true, "{report:#}");
+    assert_eq!(events(dir, "attest").len(), 1);
+
+    // The signed predicate is the SBOM stamp printed.
+    let path = envelope_path(dir, &envelope);
+    let bytes = fs::read(&path).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let payload = STANDARD.decode(value["payload"].as_str().unwrap()).unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(statement["predicate"], document);
+
+    let public_key = export(dir, "builder@example.com");
+    let (code, text) = dsse_oracle(&path, &public_key, "https://cyclonedx.org/bom");
+    assert_eq!(code, 0, "{text}");
+    let tampered = dir.join("tampered.json");
+    fs::write(&tampered, with_signature_byte_changed(&bytes)).unwrap();
+    let (code, text) = dsse_oracle(&tampered, &public_key, "https://cyclonedx.org/bom");
+    assert_eq!(code, 1, "{text}");
+
+    // An identity that is neither builder nor auditor may not attach one.
+    new_key(dir, ALICE, "approver");
+    let refused = run(dir, &["--key", ALICE, "sbom", &image, "--attach"], &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    let attest_events = events(dir, "attest");
+    assert_eq!(attest_events.len(), 2);
+    assert_eq!(attest_events[1]["outcome"], "failure");
+}

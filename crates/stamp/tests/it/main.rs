@@ -1,6 +1,8 @@
 //! Integration tests of the `stamp` binary: each runs the real binary in a temporary directory.
 
 mod attest;
+mod deploy;
+mod gate;
 mod image;
 mod log;
 mod scan;

@@ -207,3 +207,59 @@ fn help_describes_every_command() {
         );
     }
 }
+
+#[test]
+fn a_whiteout_name_in_the_spec_is_refused_and_remove_deletes_a_lower_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("a.txt"), "a\n").unwrap();
+    let spec = |second_layer: &str| {
+        format!(
+            "[image]\nname = \"wh\"\nsource_date_epoch = 1700000000\n[base]\nscratch = true\n[[layers]]\nfiles = [{{ src = \"a.txt\", dest = \"/etc/a.txt\" }}, {{ src = \"a.txt\", dest = \"/etc/b.txt\" }}]\n[[layers]]\n{second_layer}\n"
+        )
+    };
+    std::fs::write(
+        dir.join("stamp.toml"),
+        spec("files = [{ src = \"a.txt\", dest = \"/etc/.wh.a.txt\" }]"),
+    )
+    .unwrap();
+    let output = crate::support::stamp(dir, &["build"], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        crate::support::describe(&output)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reserve for deletions"));
+
+    std::fs::write(dir.join("stamp.toml"), spec("remove = [\"/etc/nope\"]")).unwrap();
+    let output = crate::support::stamp(dir, &["build"], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        crate::support::describe(&output)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("names nothing in the layers below"));
+
+    std::fs::write(dir.join("stamp.toml"), spec("remove = [\"/etc/a.txt\"]")).unwrap();
+    let output = crate::support::stamp(dir, &["build"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::support::describe(&output)
+    );
+    let manifest = crate::support::stamp(dir, &["manifest", "wh", "--format", "mtree"], &[]);
+    let text = String::from_utf8_lossy(&manifest.stdout);
+    assert!(!text.contains("./etc/a.txt "), "{text}");
+    assert!(text.contains("./etc/b.txt "), "{text}");
+    let unpacked = dir.join("unpacked");
+    let output = crate::support::stamp(dir, &["unpack", "wh", unpacked.to_str().unwrap()], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::support::describe(&output)
+    );
+    assert!(!unpacked.join("etc/a.txt").exists());
+    assert!(unpacked.join("etc/b.txt").exists());
+}

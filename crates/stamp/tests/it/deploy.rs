@@ -1,0 +1,991 @@
+//! Drift detection (`stamp drift --path`) against an image's file manifest (PCI DSS 11.5.2).
+//!
+//! These tests run as root (the machine and CI are root): `chown` cases need it, and
+//! unpacking applies the image's owners only as root.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::support::{describe, stamp};
+
+/// A built image and a fresh unpacked copy of it.
+struct Fixture {
+    dir: tempfile::TempDir,
+    rootfs: PathBuf,
+    digest: String,
+}
+
+fn write(path: &Path, content: &[u8], mode: u32) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn assert_root() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "the drift tests must run as root (unpacking applies the image's owners only as root)"
+    );
+}
+
+/// A small scratch image with files, a symlink and two declared writable paths.
+fn fixture() -> Fixture {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(&root.join("files/app.conf"), b"port = 8080\n", 0o644);
+    write(
+        &root.join("files/server"),
+        b"#!/bin/sh\necho serve\n",
+        0o755,
+    );
+    fs::write(
+        root.join("stamp.toml"),
+        r#"[image]
+name = "drift-fixture"
+tag = "v1"
+source_date_epoch = 1700000000
+writable = ["/tmp", "/var/lib/app"]
+
+[base]
+scratch = true
+
+[[layers]]
+name = "app"
+dirs = [
+  { path = "/tmp", mode = "1777" },
+  { path = "/var/lib/app", mode = "0700", uid = 10001, gid = 10001 },
+]
+symlinks = [{ path = "/etc/current.conf", target = "/etc/app.conf" }]
+files = [
+  { src = "files/app.conf", dest = "/etc/app.conf", mode = "0644" },
+  { src = "files/server", dest = "/usr/bin/server", mode = "0755", uid = 10001, gid = 10001 },
+]
+
+[config]
+entrypoint = ["/usr/bin/server"]
+user = "10001:10001"
+"#,
+    )
+    .unwrap();
+    let built = json(root, &["build", "--format", "json"]);
+    let digest = built["digest"].as_str().unwrap().to_string();
+    let rootfs = root.join("rootfs");
+    let output = stamp(
+        root,
+        &["unpack", "drift-fixture:v1", rootfs.to_str().unwrap()],
+        &[],
+    );
+    assert!(output.status.success(), "unpack: {}", describe(&output));
+    Fixture {
+        dir,
+        rootfs,
+        digest,
+    }
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let output = stamp(dir, args, &[]);
+    assert!(
+        output.status.success(),
+        "stamp {args:?}: {}",
+        describe(&output)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+impl Fixture {
+    fn drift(&self) -> (Output, serde_json::Value) {
+        let output = stamp(
+            self.dir.path(),
+            &[
+                "drift",
+                "--path",
+                self.rootfs.to_str().unwrap(),
+                "--image",
+                "drift-fixture:v1",
+                "--format",
+                "json",
+            ],
+            &[],
+        );
+        let report = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("drift prints JSON ({error}): {}", describe(&output)));
+        (output, report)
+    }
+
+    /// Run drift, expect exit 1 and exactly one difference with `code` at `path`.
+    fn expect_one(&self, code: &str, path: &str) -> serde_json::Value {
+        let (output, report) = self.drift();
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        assert_eq!(report["drifted"], true);
+        let differences = report["differences"].as_array().unwrap();
+        assert_eq!(differences.len(), 1, "{report:#}");
+        assert_eq!(differences[0]["code"], code, "{report:#}");
+        assert_eq!(differences[0]["path"], path, "{report:#}");
+        assert_eq!(report["counts"][code], 1);
+        report
+    }
+
+    fn drift_events(&self) -> Vec<serde_json::Value> {
+        json(
+            self.dir.path(),
+            &["log", "show", "--kind", "drift", "--format", "json"],
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["event"].clone())
+        .collect()
+    }
+}
+
+#[test]
+fn an_untouched_tree_has_no_drift_and_lists_the_writable_paths_as_excluded() {
+    let fixture = fixture();
+    let (output, report) = fixture.drift();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(report["drifted"], false);
+    assert_eq!(report["differences"], serde_json::json!([]));
+    assert_eq!(report["image"], fixture.digest.as_str());
+    assert_eq!(
+        report["excluded"],
+        serde_json::json!(["/tmp", "/var/lib/app"])
+    );
+    let events = fixture.drift_events();
+    assert_eq!(events.len(), 1);
+    let details = &events[0]["details"];
+    assert_eq!(details["drifted"], false);
+    assert_eq!(details["differences"], 0);
+    assert_eq!(details["image"], fixture.digest.as_str());
+    // SHA-256 of the empty canonical list `[]`.
+    assert_eq!(
+        details["differences_sha256"],
+        "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+    );
+    assert_eq!(events[0]["outcome"], "success");
+}
+
+#[test]
+fn writing_into_declared_writable_paths_is_not_drift() {
+    let fixture = fixture();
+    write(&fixture.rootfs.join("tmp/cache/session"), b"state", 0o600);
+    write(&fixture.rootfs.join("var/lib/app/data.db"), b"rows", 0o600);
+    fs::set_permissions(
+        fixture.rootfs.join("var/lib/app"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let (output, report) = fixture.drift();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(report["drifted"], false, "{report:#}");
+}
+
+#[test]
+fn a_modified_file_is_drift_modified_and_the_event_pins_the_list() {
+    let fixture = fixture();
+    fs::write(fixture.rootfs.join("etc/app.conf"), b"port = 9090\n").unwrap();
+    let report = fixture.expect_one("drift-modified", "/etc/app.conf");
+    let events = fixture.drift_events();
+    let details = &events[0]["details"];
+    assert_eq!(details["drifted"], true);
+    assert_eq!(details["differences"], 1);
+    assert_eq!(details["counts"]["drift-modified"], 1);
+    assert_eq!(details["differences_sha256"], report["differences_sha256"]);
+    // The digest is SHA-256 of the compact JSON of the list, so anyone can recompute it.
+    let canonical = serde_json::to_vec(&report["differences"]).unwrap();
+    let recomputed = {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sha256sum runs");
+        child.stdin.take().unwrap().write_all(&canonical).unwrap();
+        let output = child.wait_with_output().unwrap();
+        String::from_utf8(output.stdout).unwrap()[..64].to_string()
+    };
+    assert_eq!(details["differences_sha256"], recomputed.as_str());
+}
+
+#[test]
+fn an_added_file_is_drift_added() {
+    let fixture = fixture();
+    write(&fixture.rootfs.join("usr/bin/backdoor"), b"x", 0o755);
+    fixture.expect_one("drift-added", "/usr/bin/backdoor");
+}
+
+#[test]
+fn a_deleted_file_is_drift_removed() {
+    let fixture = fixture();
+    fs::remove_file(fixture.rootfs.join("etc/app.conf")).unwrap();
+    fixture.expect_one("drift-removed", "/etc/app.conf");
+}
+
+#[test]
+fn a_chmod_is_drift_mode() {
+    let fixture = fixture();
+    fs::set_permissions(
+        fixture.rootfs.join("usr/bin/server"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    let report = fixture.expect_one("drift-mode", "/usr/bin/server");
+    assert_eq!(report["differences"][0]["expected"], "0755");
+    assert_eq!(report["differences"][0]["actual"], "4755");
+}
+
+#[test]
+fn a_chown_is_drift_owner() {
+    let fixture = fixture();
+    std::os::unix::fs::chown(fixture.rootfs.join("etc/app.conf"), Some(10001), Some(0)).unwrap();
+    let report = fixture.expect_one("drift-owner", "/etc/app.conf");
+    assert_eq!(report["differences"][0]["expected"], "0:0");
+    assert_eq!(report["differences"][0]["actual"], "10001:0");
+}
+
+#[test]
+fn a_retargeted_symlink_is_drift_symlink_target() {
+    let fixture = fixture();
+    let link = fixture.rootfs.join("etc/current.conf");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/tmp/evil.conf", &link).unwrap();
+    let report = fixture.expect_one("drift-symlink-target", "/etc/current.conf");
+    assert_eq!(report["differences"][0]["expected"], "/etc/app.conf");
+    assert_eq!(report["differences"][0]["actual"], "/tmp/evil.conf");
+}
+
+#[test]
+fn a_directory_check_leaves_the_instance_projection_alone_and_replays() {
+    let fixture = fixture();
+    fs::write(fixture.rootfs.join("etc/app.conf"), b"changed\n").unwrap();
+    let (output, _) = fixture.drift();
+    assert_eq!(output.status.code(), Some(1));
+    let replay = json(fixture.dir.path(), &["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+}
+
+#[test]
+fn text_output_names_each_difference_and_exits_1() {
+    let fixture = fixture();
+    fs::remove_file(fixture.rootfs.join("etc/app.conf")).unwrap();
+    let output = stamp(
+        fixture.dir.path(),
+        &[
+            "drift",
+            "--path",
+            fixture.rootfs.to_str().unwrap(),
+            "--image",
+            "drift-fixture:v1",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.starts_with("drift-removed\t/etc/app.conf\t"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("excluded (declared writable): /tmp"),
+        "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local runtime on runc, with the example service.
+
+const EXAMPLE_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/payments-api")
+}
+
+/// runc must be installed: these tests fail (never skip) without it.
+fn runc_path() -> PathBuf {
+    assert_root();
+    let found = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("runc"))
+                .find(|path| path.is_file())
+        })
+        .unwrap_or_default();
+    found.expect(
+        "runc is not installed: the deploy tests need it (`apt-get install runc`, which `.ci/run` does)",
+    )
+}
+
+/// Build the example's static binary when it is not there yet (as `stamp demo` does).
+fn example_binary() {
+    let example = example_dir();
+    let binary = example.join(format!("target/{EXAMPLE_TARGET}/release/payments-api"));
+    if binary.is_file() {
+        return;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(&example)
+        .args(["build", "--release", "--quiet", "--target", EXAMPLE_TARGET])
+        .env("CARGO_TARGET_DIR", example.join("target"))
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the example service failed");
+}
+
+/// A store holding the example image; returns (temp dir, home, digest).
+fn example_image() -> (tempfile::TempDir, PathBuf, String) {
+    example_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join(".stamp");
+    let spec = example_dir().join("stamp.toml");
+    let output = stamp(
+        dir.path(),
+        &[
+            "build",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[
+            ("STAMP_HOME", home.to_str().unwrap()),
+            ("SOURCE_DATE_EPOCH", "1700000000"),
+        ],
+    );
+    assert!(output.status.success(), "build: {}", describe(&output));
+    let built: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let digest = built["digest"].as_str().unwrap().to_string();
+    (dir, home, digest)
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Stops the instance when the test ends, passed or not.
+struct Running<'a> {
+    runtime: &'a stamp_deploy::runc::RuncRuntime,
+    id: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        use stamp_deploy::runtime::Runtime;
+        let _ = self
+            .runtime
+            .stop(&self.id, std::time::Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn runc_runs_the_example_read_only_as_its_user_and_stops_it() {
+    use stamp_deploy::runtime::{InstanceState, Runtime};
+    use std::time::Duration;
+    let runc = runc_path();
+    let (_dir, home, digest) = example_image();
+    let store = stamp_image::Store::open(&home).unwrap();
+    let image = store.resolve(&digest).unwrap();
+    let config = store
+        .read_config(&store.read_manifest(&image.digest).unwrap().config.digest)
+        .unwrap();
+    let writable = stamp_deploy::writable_paths(&config).unwrap();
+    let runtime = stamp_deploy::runc::RuncRuntime::new(&home, &runc).unwrap();
+    let rootfs = runtime.prepare(&store, &image.digest, &writable).unwrap();
+    assert_eq!(
+        rootfs,
+        std::path::absolute(&home)
+            .unwrap()
+            .join("bundles")
+            .join(image.digest.hex())
+            .join("rootfs")
+    );
+    let port = free_port();
+    let id = format!("t-{}-{port}", std::process::id());
+    let spec =
+        stamp_deploy::runc::instance_spec(&id, &image.digest, &config, &writable, port).unwrap();
+    runtime.start(&spec).unwrap();
+    let running = Running {
+        runtime: &runtime,
+        id: id.clone(),
+    };
+    assert!(
+        stamp_deploy::health::wait_healthy(port, "/health", Duration::from_secs(20)),
+        "the instance did not answer on port {port}; stderr: {}",
+        fs::read_to_string(runtime.instance_dir(&id).join("stderr.log")).unwrap_or_default()
+    );
+    let status = runtime.state(&id).unwrap();
+    assert_eq!(status.state, InstanceState::Running);
+    let pid = status.pid.expect("a running instance has a pid");
+    // The process runs as the image's user with no capabilities and no new privileges.
+    let proc_status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        proc_status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
+            .to_string()
+    };
+    assert!(field("Uid:").contains("10001"), "{}", field("Uid:"));
+    assert_eq!(field("CapEff:"), "CapEff:\t0000000000000000");
+    assert_eq!(field("CapBnd:"), "CapBnd:\t0000000000000000");
+    assert_eq!(field("NoNewPrivs:"), "NoNewPrivs:\t1");
+    // Its own PID namespace, the host's network namespace.
+    let namespace =
+        |pid: &str, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    assert_ne!(namespace(&pid.to_string(), "pid"), namespace("self", "pid"));
+    assert_eq!(namespace(&pid.to_string(), "net"), namespace("self", "net"));
+    assert!(runtime
+        .list()
+        .unwrap()
+        .iter()
+        .any(|instance| instance.id == id));
+    // Starting wrote nothing into the shared rootfs: it still matches the image.
+    let output = stamp(
+        home.parent().unwrap(),
+        &[
+            "drift",
+            "--path",
+            rootfs.to_str().unwrap(),
+            "--image",
+            &digest,
+        ],
+        &[("STAMP_HOME", home.to_str().unwrap())],
+    );
+    // The mount points runc needs (/proc, /dev) were added when the bundle was prepared.
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    for line in stdout.lines() {
+        assert!(
+            line.starts_with("drift-added\t/proc\t") || line.starts_with("drift-added\t/dev\t"),
+            "unexpected drift in the shared rootfs: {line}"
+        );
+    }
+    drop(running);
+    assert_eq!(runtime.state(&id).unwrap().state, InstanceState::Stopped);
+    assert!(!stamp_deploy::health::http_ok(
+        port,
+        "/health",
+        Duration::from_millis(300)
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// `stamp deploy`, `status`, `rollback`, `revoke` on runc with the example service.
+
+/// A store with the example image, an approver identity and the vulnerability database.
+struct Site {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    runc: PathBuf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let runc = runc_path();
+        let (dir, home, _) = example_image();
+        let site = Site { dir, home, runc };
+        site.ok(&["key", "new", "--name", "alice", "--role", "approver"]);
+        let osv = crate::support::shared_oracles().join("../data/osv");
+        site.ok(&["db", "import", osv.to_str().unwrap()]);
+        site
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        stamp(
+            self.dir.path(),
+            args,
+            &[
+                ("STAMP_HOME", self.home.to_str().unwrap()),
+                ("SOURCE_DATE_EPOCH", "1700000000"),
+                ("STAMP_ACTOR", "ci@test"),
+            ],
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "stamp {args:?}: {}",
+            describe(&output)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// Build the example again with another source date: a second digest of the same service.
+    fn build_variant(&self, epoch: &str) -> String {
+        let spec = example_dir().join("stamp.toml");
+        let output = stamp(
+            self.dir.path(),
+            &[
+                "build",
+                "--spec",
+                spec.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &[
+                ("STAMP_HOME", self.home.to_str().unwrap()),
+                ("SOURCE_DATE_EPOCH", epoch),
+            ],
+        );
+        assert!(output.status.success(), "build: {}", describe(&output));
+        let built: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        built["digest"].as_str().unwrap().to_string()
+    }
+
+    /// Deploy and expect a refusal with `code`, recorded as a failed deploy event.
+    fn expect_refused(&self, digest: &str, code: &str, port: u16) {
+        let port = port.to_string();
+        let output = self.run(&["deploy", "dev", digest, "--port", &port]);
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        let events = self.json(&["log", "show", "--kind", "deploy", "--format", "json"]);
+        let last = &events.as_array().unwrap().last().unwrap()["event"];
+        assert_eq!(last["outcome"], "failure", "{last:#}");
+        assert_eq!(last["subject"], digest);
+        assert_eq!(last["details"]["code"], code, "{last:#}");
+        assert!(last["details"]["reason"].as_str().unwrap().len() > 10);
+    }
+
+    fn status(&self) -> serde_json::Value {
+        self.json(&["status", "dev", "--format", "json"])["environments"][0].clone()
+    }
+}
+
+impl Drop for Site {
+    /// Stop every instance the test started, whatever happened.
+    fn drop(&mut self) {
+        use stamp_deploy::runtime::Runtime;
+        if let Ok(runtime) = stamp_deploy::runc::RuncRuntime::new(&self.home, &self.runc) {
+            for instance in runtime.list().unwrap_or_default() {
+                let _ = runtime.stop(&instance.id, std::time::Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn get(endpoint: &str, path: &str) -> bool {
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    stamp_deploy::health::http_ok(port, path, std::time::Duration::from_secs(2))
+}
+
+#[test]
+fn deploy_admits_only_gated_approved_unrevoked_images_and_rolls_back() {
+    let site = Site::new();
+    let port = free_port();
+    let first = site.build_variant("1700000000");
+
+    // Ungated: no `stamp check` yet.
+    site.expect_refused(&first, "gate-not-passed", port);
+    site.ok(&["check", &first]);
+    // Gated but unapproved.
+    site.expect_refused(&first, "not-approved", port);
+    // The builder approving its own image is refused, so it still counts nothing.
+    let own = site.run(&["approve", &first, "--env", "dev"]);
+    assert_eq!(own.status.code(), Some(1), "{}", describe(&own));
+    site.expect_refused(&first, "not-approved", port);
+    site.ok(&["approve", &first, "--env", "dev", "--key", "alice"]);
+
+    // Admitted: the service answers over HTTP.
+    let deployed = site.json(&[
+        "deploy",
+        "dev",
+        &first,
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+    ]);
+    let endpoint = deployed["instances"][0]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(get(&endpoint, "/health"), "{deployed:#}");
+    assert!(get(&endpoint, "/version"), "{deployed:#}");
+    let status = site.status();
+    assert_eq!(status["image"], first.as_str());
+    assert_eq!(status["instances"][0]["healthy"], true, "{status:#}");
+    assert_eq!(status["instances"][0]["runtime_state"], "running");
+
+    // A second digest, two replicas: the old instance is replaced while a client polls.
+    let second = site.build_variant("1700000100");
+    assert_ne!(first, second);
+    site.ok(&["check", &second]);
+    site.ok(&["approve", &second, "--env", "dev", "--key", "alice"]);
+    let poller = Poller::start(port, 4);
+    let replaced = site.json(&[
+        "deploy",
+        "dev",
+        &second,
+        "--replicas",
+        "2",
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+    ]);
+    poller.finish();
+    assert_eq!(
+        replaced["replaced"],
+        serde_json::json!([deployed["instances"][0]["id"]])
+    );
+    assert!(!get(&endpoint, "/health"), "the old instance is stopped");
+    let instances = replaced["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2);
+    for instance in instances {
+        assert!(get(instance["endpoint"].as_str().unwrap(), "/health"));
+    }
+    let status = site.status();
+    assert_eq!(status["image"], second.as_str());
+    assert_eq!(status["previous"], first.as_str());
+    assert_eq!(
+        status["instances"].as_array().unwrap().len(),
+        2,
+        "{status:#}"
+    );
+
+    // Rollback brings the previous digest back, as a `rollback` event.
+    let rolled = site.json(&[
+        "rollback",
+        "dev",
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(rolled["image"], first.as_str());
+    assert_eq!(rolled["rollback"], true);
+    assert!(get(
+        rolled["instances"][0]["endpoint"].as_str().unwrap(),
+        "/health"
+    ));
+    let status = site.status();
+    assert_eq!(status["image"], first.as_str());
+    assert_eq!(
+        status["instances"].as_array().unwrap().len(),
+        1,
+        "{status:#}"
+    );
+    let rollbacks = site.json(&["log", "show", "--kind", "rollback", "--format", "json"]);
+    assert_eq!(rollbacks[0]["event"]["outcome"], "success");
+
+    // Revoked: refused from then on.
+    site.ok(&["revoke", &second, "--reason", "CVE found after approval"]);
+    site.expect_refused(&second, "image-revoked", port);
+
+    // The events alone rebuild the same state.
+    let replay = site.json(&["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+    let starts = site.json(&[
+        "log",
+        "show",
+        "--kind",
+        "instance.start",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(starts.as_array().unwrap().len(), 4);
+    let stops = site.json(&["log", "show", "--kind", "instance.stop", "--format", "json"]);
+    assert_eq!(stops.as_array().unwrap().len(), 3);
+}
+
+/// A client polling the environment during a rollout. There is no load balancer in front of
+/// local instances, so the client does what one would: each round it tries the environment's
+/// ports in turn until one answers `GET /health` with 200. A round where none answers is a
+/// failed request — the service was down.
+struct Poller {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl Poller {
+    fn start(base: u16, ports: u16) -> Poller {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut rounds, mut failed) = (0u64, 0u64);
+            while !flag.load(Ordering::SeqCst) {
+                rounds += 1;
+                let served = (base..base + ports).any(|port| {
+                    stamp_deploy::health::http_ok(
+                        port,
+                        "/health",
+                        std::time::Duration::from_millis(500),
+                    )
+                });
+                if !served {
+                    failed += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            (rounds, failed)
+        });
+        Poller { stop, thread }
+    }
+
+    fn finish(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (rounds, failed) = self.thread.join().unwrap();
+        assert!(rounds >= 10, "the client polled only {rounds} times");
+        assert_eq!(
+            failed, 0,
+            "{failed} of {rounds} polls found no instance serving"
+        );
+    }
+}
+
+#[test]
+fn drift_of_a_running_instance_sees_host_tampering_but_not_its_writable_paths() {
+    use stamp_deploy::runtime::Runtime;
+    let site = Site::new();
+    let port = free_port();
+    let digest = site.build_variant("1700000000");
+    site.ok(&["check", &digest]);
+    site.ok(&["approve", &digest, "--env", "dev", "--key", "alice"]);
+    let deployed = site.json(&[
+        "deploy",
+        "dev",
+        &digest,
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+    ]);
+    let id = deployed["instances"][0]["id"].as_str().unwrap().to_string();
+    let runtime = stamp_deploy::runc::RuncRuntime::new(&site.home, &site.runc).unwrap();
+    let pid = runtime.state(&id).unwrap().pid.unwrap();
+
+    // The service writing into its declared writable path (/tmp, a tmpfs) is not drift.
+    fs::write(format!("/proc/{pid}/root/tmp/cache"), b"session").unwrap();
+    let output = site.run(&["drift", "dev", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let instance = &report["instances"][0];
+    assert_eq!(instance["instance"], id.as_str());
+    assert_eq!(instance["drifted"], false, "{report:#}");
+    assert_eq!(
+        instance["excluded"],
+        serde_json::json!(["/dev", "/proc", "/tmp"])
+    );
+
+    // Tampering with the shared bundle on the host shows inside the instance.
+    let digest_hex = digest.trim_start_matches("sha256:");
+    let rootfs = site.home.join("bundles").join(digest_hex).join("rootfs");
+    fs::write(rootfs.join("etc/passwd"), b"root::0:0::/:/bin/sh\n").unwrap();
+    write(&rootfs.join("usr/local/bin/backdoor"), b"x", 0o755);
+    fs::remove_file(rootfs.join("etc/group")).unwrap();
+    fs::set_permissions(
+        rootfs.join("usr/local/bin/payments-api"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(rootfs.join("usr/local/bin"), Some(10001), None).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", rootfs.join("etc/shadow")).unwrap();
+
+    let output = site.run(&["drift", &id, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let found: Vec<(String, String)> = report["instances"][0]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("drift-modified", "/etc/passwd"),
+        ("drift-removed", "/etc/group"),
+        ("drift-added", "/etc/shadow"),
+        ("drift-added", "/usr/local/bin/backdoor"),
+        ("drift-mode", "/usr/local/bin/payments-api"),
+        ("drift-owner", "/usr/local/bin"),
+    ]
+    .iter()
+    .map(|(code, path)| (code.to_string(), path.to_string()))
+    .collect();
+    let mut found_sorted = found.clone();
+    found_sorted.sort();
+    let mut expected_sorted = expected;
+    expected_sorted.sort();
+    assert_eq!(found_sorted, expected_sorted);
+    let events = site.json(&["log", "show", "--kind", "drift", "--format", "json"]);
+    let last = &events.as_array().unwrap().last().unwrap()["event"];
+    assert_eq!(last["subject"], id.as_str());
+    assert_eq!(last["details"]["drifted"], true);
+    assert_eq!(last["details"]["differences"], 6);
+    let status = site.status();
+    assert_eq!(status["instances"][0]["state"], "drifted", "{status:#}");
+
+    // --heal: a quarantine archive of what the instance saw, a fresh instance with a new id
+    // from the image (the tampered bundle is set aside and unpacked again), the drifted one
+    // stopped. Nothing is copied back.
+    let output = site.run(&["drift", "dev", "--heal", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let healed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let healed = &healed["instances"][0];
+    let replacement = healed["replacement"].as_str().unwrap().to_string();
+    assert_ne!(replacement, id);
+    let archive = PathBuf::from(healed["quarantine"]["path"].as_str().unwrap());
+    let archive_sha256 = {
+        let output = std::process::Command::new("sha256sum")
+            .arg(&archive)
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()[..64].to_string()
+    };
+    assert_eq!(healed["quarantine"]["sha256"], archive_sha256.as_str());
+    let events = site.json(&["log", "show", "--kind", "drift", "--format", "json"]);
+    let heal_event = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|entry| entry["event"]["details"]["quarantine"].is_object())
+        .expect("the heal's drift event");
+    assert_eq!(
+        heal_event["event"]["details"]["quarantine"]["sha256"],
+        archive_sha256.as_str()
+    );
+    // The archive holds the tampered content, for incident response.
+    let passwd = std::process::Command::new("tar")
+        .arg("-xOf")
+        .arg(&archive)
+        .arg("etc/passwd")
+        .output()
+        .unwrap();
+    assert_eq!(passwd.stdout, b"root::0:0::/:/bin/sh\n");
+    let status = site.status();
+    let instances = status["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 1, "{status:#}");
+    assert_eq!(instances[0]["id"], replacement.as_str());
+    assert_eq!(instances[0]["healthy"], true, "{status:#}");
+    let output = site.run(&["drift", "dev"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the fresh instance is clean: {}",
+        describe(&output)
+    );
+    assert_eq!(
+        runtime.state(&id).unwrap().state,
+        stamp_deploy::runtime::InstanceState::Stopped
+    );
+
+    let replay = site.json(&["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+}
+
+#[test]
+fn deploy_usage_errors_exit_2_before_any_work() {
+    let fixture = fixture();
+    for (args, message) in [
+        (
+            &["deploy", "moon", "drift-fixture:v1"][..],
+            "no environment `moon`",
+        ),
+        (
+            &["deploy", "dev", "drift-fixture:v1", "--replicas", "0"][..],
+            "--replicas must be from 1 to 16",
+        ),
+        (
+            &["deploy", "dev", "drift-fixture:v1", "--replicas", "17"][..],
+            "--replicas must be from 1 to 16",
+        ),
+        (&["rollback", "dev"][..], "no previous digest"),
+    ] {
+        let output = stamp(fixture.dir.path(), args, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // Nothing was started and no deploy event was written.
+    let deploys = json(
+        fixture.dir.path(),
+        &["log", "show", "--kind", "deploy", "--format", "json"],
+    );
+    assert_eq!(deploys, serde_json::json!([]));
+}
+
+#[test]
+fn an_image_running_as_root_is_refused_with_a_failure_event() {
+    let fixture = fixture();
+    let spec = fs::read_to_string(fixture.dir.path().join("stamp.toml")).unwrap();
+    let spec = spec
+        .replace("user = \"10001:10001\"\n", "")
+        .replace("tag = \"v1\"", "tag = \"root\"");
+    fs::write(fixture.dir.path().join("stamp.toml"), spec).unwrap();
+    let built = json(fixture.dir.path(), &["build", "--format", "json"]);
+    let digest = built["digest"].as_str().unwrap();
+    let output = stamp(fixture.dir.path(), &["deploy", "dev", digest], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("non-root user"), "{stderr}");
+    assert!(stderr.contains("hint: set `user"), "{stderr}");
+    let deploys = json(
+        fixture.dir.path(),
+        &["log", "show", "--kind", "deploy", "--format", "json"],
+    );
+    let event = &deploys[0]["event"];
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["details"]["code"], "runs-as-root");
+    assert_eq!(event["subject"], digest);
+}
+
+#[test]
+fn instances_of_a_revoked_image_are_flagged_and_replaced_on_request() {
+    let site = Site::new();
+    let port = free_port().to_string();
+    let first = site.build_variant("1700000000");
+    let second = site.build_variant("1700000100");
+    for digest in [&first, &second] {
+        site.ok(&["check", digest]);
+        site.ok(&["approve", digest, "--env", "dev", "--key", "alice"]);
+    }
+    site.ok(&["deploy", "dev", &first, "--port", &port]);
+    site.ok(&["deploy", "dev", &second, "--port", &port]);
+    // Nothing revoked yet: nothing to replace.
+    let output = site.run(&["deploy", "dev", "--replace-revoked", "--port", &port]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no instance"));
+
+    site.ok(&["revoke", &second, "--reason", "leaked signing key"]);
+    let status = site.status();
+    assert_eq!(status["instances"][0]["revoked"], true, "{status:#}");
+    let replaced = site.json(&[
+        "deploy",
+        "dev",
+        "--replace-revoked",
+        "--port",
+        &port,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(replaced["image"], first.as_str());
+    let status = site.status();
+    assert_eq!(status["image"], first.as_str());
+    assert_eq!(status["instances"][0]["revoked"], false, "{status:#}");
+    assert_eq!(status["instances"][0]["healthy"], true, "{status:#}");
+}
