@@ -157,6 +157,9 @@ pub struct EnvironmentPolicy {
     pub approver_roles: BTreeSet<Role>,
     /// Roles that may deploy to this environment.
     pub deployer_roles: BTreeSet<Role>,
+    /// Promotion rule: only digests that ran healthy in this other environment may be
+    /// promoted here, and only promoted digests may be deployed here.
+    pub promote_from: Option<String>,
 }
 
 impl EnvironmentPolicy {
@@ -165,6 +168,7 @@ impl EnvironmentPolicy {
             approvals,
             approver_roles: BTreeSet::from([Role::Approver]),
             deployer_roles: BTreeSet::from([Role::Deployer]),
+            promote_from: None,
         }
     }
 }
@@ -218,6 +222,8 @@ pub enum ParseTrustError {
     EnvironmentName(String),
     #[error("environment `{name}`: approvals = {value} is outside 1..={APPROVALS_MAX}")]
     Approvals { name: String, value: u32 },
+    #[error("environment `{name}`: promote_from = `{from}` is not another environment of the trust file")]
+    PromoteFrom { name: String, from: String },
     #[error("environment `{name}`: approver_roles is empty, so nobody could approve")]
     NoApproverRoles { name: String },
 }
@@ -293,6 +299,8 @@ struct RawEnvironment {
     approver_roles: BTreeSet<Role>,
     #[serde(default = "default_deployer_roles")]
     deployer_roles: BTreeSet<Role>,
+    #[serde(default)]
+    promote_from: Option<String>,
 }
 
 fn default_approver_roles() -> BTreeSet<Role> {
@@ -382,12 +390,23 @@ impl Trust {
                         approvals: raw.approvals,
                         approver_roles: raw.approver_roles,
                         deployer_roles: raw.deployer_roles,
+                        promote_from: raw.promote_from,
                     };
                     check_environment(&name, &policy)?;
                     Ok((name, policy))
                 })
-                .collect::<Result<_, ParseTrustError>>()?,
+                .collect::<Result<BTreeMap<_, _>, ParseTrustError>>()?,
         };
+        for (name, policy) in &environments {
+            if let Some(from) = &policy.promote_from {
+                if from == name || !environments.contains_key(from) {
+                    return Err(ParseTrustError::PromoteFrom {
+                        name: name.clone(),
+                        from: from.clone(),
+                    });
+                }
+            }
+        }
         trust.environments = environments;
         Ok(trust)
     }
@@ -560,6 +579,9 @@ impl Trust {
                 "deployer_roles = {}\n",
                 roles_array(&policy.deployer_roles)
             ));
+            if let Some(from) = &policy.promote_from {
+                out.push_str(&format!("promote_from = {}\n", quote(from)));
+            }
         }
         for identity in &self.identities {
             out.push_str("\n[[identities]]\n");
@@ -659,6 +681,42 @@ mod tests {
             only_prod.environment("prod").unwrap().approver_roles,
             BTreeSet::from([Role::Approver])
         );
+    }
+
+    #[test]
+    fn promote_from_names_another_environment_and_round_trips() {
+        let text = "version = 1\n[environments.staging]\napprovals = 1\n[environments.prod]\napprovals = 2\npromote_from = \"staging\"\n";
+        let trust = Trust::parse(text).unwrap();
+        assert_eq!(
+            trust.environment("prod").unwrap().promote_from.as_deref(),
+            Some("staging")
+        );
+        assert_eq!(trust.environment("staging").unwrap().promote_from, None);
+        let written = trust.to_toml();
+        assert!(
+            written.contains("promote_from = \"staging\"\n"),
+            "{written}"
+        );
+        assert!(!written.contains("promote_from = \"\""), "{written}");
+        assert_eq!(Trust::parse(&written).unwrap(), trust);
+        for from in ["qa", "prod"] {
+            let text = format!(
+                "version = 1\n[environments.prod]\napprovals = 2\npromote_from = \"{from}\"\n"
+            );
+            assert!(
+                matches!(
+                    Trust::parse(&text),
+                    Err(ParseTrustError::PromoteFrom { ref name, from: ref f }) if name == "prod" && f == from
+                ),
+                "{from}"
+            );
+        }
+        assert!(matches!(
+            Trust::parse(
+                "version = 1\n[environments.prod]\napprovals = 2\npromote_form = \"dev\"\n"
+            ),
+            Err(ParseTrustError::Toml(_))
+        ));
     }
 
     #[test]

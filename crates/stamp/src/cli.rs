@@ -159,16 +159,26 @@ pub enum Command {
     Drift(DriftArgs),
     /// Deploy an image to an environment by replacing its instances (local runtime: runc)
     ///
-    /// Refused (exit 1, and a failed `deploy` event naming the reason) unless the image is not
+    /// Refused (exit 1, and a failed `deploy` event naming the reason) unless the acting
+    /// identity (--key) holds one of ENV's `deployer_roles` and is not revoked, the image is not
     /// revoked, has a passing gate verdict (`stamp check`), every attached attestation
     /// verifies, and the environment's required approvals come from distinct identities other
-    /// than the builder, each recorded in the log. Then starts --replicas new instances (each
+    /// than the builder, each recorded in the log, and, when ENV has `promote_from`, the
+    /// digest was promoted to ENV (`stamp promote`). Then starts --replicas new instances (each
     /// on its own port from --port, `PORT` in its environment), waits for `GET /health`, and
     /// stops the old instances one at a time. Events: instance.start, instance.stop, deploy.
     /// IMAGE defaults to what the environment runs now.
     Deploy(DeployArgs),
     /// Show environments and their instances: digests, state, health and endpoints
     Status(StatusArgs),
+    /// Promote an image to an environment (a `promote` event)
+    ///
+    /// Refused (exit 1, and a failed `promote` event naming the reason) when the image is
+    /// revoked, lacks the approvals ENV requires (counted as `stamp deploy` counts them), or,
+    /// when ENV has `promote_from = "SOURCE"` in the trust file, never ran healthy in SOURCE
+    /// (a successful `instance.start`, `deploy` or `rollback` of it there). `stamp deploy ENV`
+    /// takes only promoted digests when ENV has `promote_from`.
+    Promote(PromoteArgs),
     /// Redeploy the digest an environment ran before its current one (a `rollback` event)
     Rollback(RollbackArgs),
     /// Revoke an image: every later deploy of it is refused (a `revoke` event)
@@ -203,6 +213,18 @@ pub struct DeployArgs {
 pub struct StatusArgs {
     /// Only this environment
     pub env: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PromoteArgs {
+    /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
+    pub image: String,
+    /// Environment to promote to (from the trust file)
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,

@@ -15,7 +15,7 @@ use stamp_scan::osv::VulnDb;
 use stamp_scan::pan::{CODE_PAN_DETECTED, CODE_PAN_TEST_NUMBER};
 use stamp_scan::report::{self, sarif, ScanReport, ScannedImage};
 
-use super::db::{database_path, staleness};
+use super::db::{database_path, record_stale, staleness, CONTROL_VULNDB_FRESHNESS};
 use super::gate::GateVerdict;
 use super::signing::Signed;
 use crate::cli::{CheckArgs, CheckFormat};
@@ -31,6 +31,18 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
             age_days.map(|days| days.to_string()).unwrap_or("?".into()),
             args.max_age_days
         );
+        // Matching against stale data is a failed control (PCI DSS 10.7.2); the check still
+        // runs. A `--rootfs` check records it only where a log already exists.
+        let stamp_home = crate::settings::home(home, None);
+        let recorder = if args.image.is_some() {
+            Some(Recorder::open_or_init(&stamp_home)?.recorder)
+        } else {
+            Recorder::open(&stamp_home).ok()
+        };
+        if let Some(mut recorder) = recorder {
+            record_stale(&mut recorder, &db, age_days, args.max_age_days, "check")?;
+            eprintln!("recorded a control.failure event ({CONTROL_VULNDB_FRESHNESS})");
+        }
     }
     let (subject, inventory) =
         super::sbom::load(home, args.image.as_deref(), args.rootfs.as_deref())?;

@@ -107,6 +107,35 @@ pub fn staleness(snapshot_time: &str, max_age_days: u32) -> (Option<i64>, bool) 
     (Some(days), age > time::Duration::days(max_age_days as i64))
 }
 
+/// Name of the control a stale vulnerability database fails (PCI DSS 10.7.2).
+pub const CONTROL_VULNDB_FRESHNESS: &str = "vulnerability-db-freshness";
+
+/// Record that the vulnerability data is older than `max_age_days`: a failed security control
+/// (PCI DSS 10.7.2), with the database digest as the subject. `command` names what ran with it.
+pub fn record_stale(
+    recorder: &mut Recorder,
+    db: &VulnDb,
+    age_days: Option<i64>,
+    max_age_days: u32,
+    command: &str,
+) -> anyhow::Result<u64> {
+    let event = recorder
+        .event(EventKind::ControlFailure, Outcome::Failure, &db.meta.digest)
+        .detail("control", CONTROL_VULNDB_FRESHNESS)
+        .detail("command", command)
+        .detail(
+            "age_days",
+            age_days
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
+        )
+        .detail("max_age_days", max_age_days)
+        .detail("vulndb_digest", db.meta.digest.clone())
+        .detail("vulndb_snapshot_time", db.meta.snapshot_time.clone())
+        .detail("pci", vec!["10.7.2", "6.3.1"]);
+    recorder.append(event)
+}
+
 fn status(home: Option<&Path>, args: DbStatusArgs) -> anyhow::Result<u8> {
     let path = database_path(home, args.db.as_deref());
     let db = VulnDb::open(&path)?;

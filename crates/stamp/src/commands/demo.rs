@@ -169,6 +169,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             )?;
         }
     }
+    if !home.join("keys").join(format!("{DEPLOYER}.pem")).exists() {
+        stamp_cli(
+            &home,
+            None,
+            &["key", "new", "--name", DEPLOYER, "--role", "deployer"],
+        )?;
+    }
     let refused = stamp_cli_status(
         &home,
         None,
@@ -252,11 +259,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     } else {
         step(
             8,
-            "deploy to dev by replacement: 2 replicas under runc, read-only root, non-root user",
+            "deploy to dev by replacement, as carol@payments.example (deployer): 2 replicas under runc, read-only root, non-root user",
         );
         let deployed = stamp_cli(
             &home,
-            None,
+            Some(DEPLOYER),
             &[
                 "deploy",
                 "dev",
@@ -341,6 +348,9 @@ fn find_build_event(recorder: &crate::recorder::Recorder, digest: &str) -> anyho
         })
         .context("the build event is missing from the log")
 }
+
+/// The demo identity that deploys (role deployer; neither builder nor approver).
+const DEPLOYER: &str = "carol@payments.example";
 
 /// First port the demo's instances listen on (host network).
 const DEMO_PORT: u16 = 18080;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use stamp_attest::policy::check_signer;
 use stamp_attest::referrers::{read_envelope, referrers};
 use stamp_attest::{verify_attestation, Predicate, Trust, Verified};
 use stamp_core::event::{EventKind, Outcome};
@@ -21,9 +22,12 @@ use stamp_deploy::runc::{instance_spec, RuncRuntime};
 use stamp_deploy::runtime::InstanceSpec;
 use stamp_image::Store;
 use stamp_log::projection::ProjectionState;
+use stamp_log::SqliteLog;
 
 use super::attestations::{approval_counts, open_facts};
-use super::signing::trust_path;
+use super::signing::{
+    load_acting_key, load_trust_recorded, read_facts, refuse, scan_events, trust_path,
+};
 use super::UsageError;
 use crate::cli::{DeployArgs, OutputFormat};
 use crate::recorder::Recorder;
@@ -46,9 +50,12 @@ pub struct Target {
     pub health_timeout: Duration,
     pub rollback: bool,
     pub format: OutputFormat,
+    /// The acting identity's key (`--key`/$STAMP_KEY; default: the store's default key): it
+    /// must hold one of the environment's `deployer_roles`.
+    pub key: Option<String>,
 }
 
-pub fn run(home: Option<&Path>, args: DeployArgs) -> anyhow::Result<u8> {
+pub fn run(home: Option<&Path>, key: Option<&str>, args: DeployArgs) -> anyhow::Result<u8> {
     let home = crate::settings::home(home, None);
     let image = if args.replace_revoked {
         match replacement_for_revoked(&home, &args.env)? {
@@ -71,6 +78,7 @@ pub fn run(home: Option<&Path>, args: DeployArgs) -> anyhow::Result<u8> {
             health_timeout: Duration::from_millis(args.health_timeout_ms),
             rollback: false,
             format: args.format,
+            key: key.map(str::to_string),
         },
     )
 }
@@ -174,7 +182,52 @@ pub fn deploy(home: &Path, target: Target) -> anyhow::Result<u8> {
     } else {
         EventKind::Deploy
     };
-    if let Err((code, reason)) = admit(home, &store, &trust, &state, environment, &digest)? {
+    // The acting identity must be a deployer of ENV, unrevoked (PCI DSS 6.5.4, 7.2.1).
+    let mut facts = read_facts(&recorder.log)?;
+    let trust = load_trust_recorded(home, &mut recorder, &mut facts)?;
+    let Some(policy) = trust.environment(environment) else {
+        return Err(UsageError(format!(
+            "no environment `{environment}` in the trust file (it changed while deploying)"
+        ))
+        .into());
+    };
+    let (key, _) = load_acting_key(home, target.key.as_deref())?;
+    let identity = trust.by_key_id(key.key_id());
+    if let Some(identity) = identity {
+        recorder.set_actor(&identity.name);
+    }
+    let action = format!("deploy to `{environment}`");
+    if let Err(refusal) = check_signer(
+        identity,
+        key.key_id(),
+        &facts.key_revocations,
+        &policy.deployer_roles,
+        &action,
+    ) {
+        let index = refuse(
+            &mut recorder,
+            kind,
+            &digest.to_string(),
+            &refusal,
+            key.key_id(),
+            Some(environment),
+        )?;
+        eprintln!(
+            "error: deploy of {digest} to `{environment}` refused: {refusal} (log entry {index})"
+        );
+        eprintln!("hint: {}", hint(refusal.code()));
+        return Ok(1);
+    }
+    let admitted = admit(
+        home,
+        &store,
+        &trust,
+        &state,
+        &recorder.log,
+        environment,
+        &digest,
+    )?;
+    if let Err((code, reason)) = admitted {
         let event = recorder
             .event(kind, Outcome::Failure, &digest.to_string())
             .detail("env", environment)
@@ -334,20 +387,13 @@ fn admit(
     store: &Store,
     trust: &Trust,
     state: &ProjectionState,
+    log: &SqliteLog,
     environment: &str,
     digest: &Digest,
 ) -> anyhow::Result<Result<(), (&'static str, String)>> {
     let text = digest.to_string();
-    if let Some(revocation) = state.revocations.iter().find(|row| row.digest == text) {
-        return Ok(Err((
-            "image-revoked",
-            format!(
-                "the image was revoked by `{}` at log entry {} ({})",
-                revocation.revoker,
-                revocation.revoked_index,
-                revocation.reason.as_deref().unwrap_or("no reason given")
-            ),
-        )));
+    if let Err(refusal) = not_revoked(state, digest) {
+        return Ok(Err(refusal));
     }
     let config = store.read_config(&store.read_manifest(digest)?.config.digest)?;
     let user = config
@@ -383,6 +429,52 @@ fn admit(
             },
         )));
     }
+    if let Err(refusal) = approved(home, store, trust, environment, digest)? {
+        return Ok(Err(refusal));
+    }
+    let promote_from = trust
+        .environment(environment)
+        .and_then(|policy| policy.promote_from.as_deref());
+    if let Some(from) = promote_from {
+        if promotion(log, digest, environment)?.is_none() {
+            return Ok(Err((
+                "not-promoted",
+                format!(
+                    "`{environment}` takes only digests promoted from `{from}`, and this one was not promoted to it"
+                ),
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// `Err(("image-revoked", reason))` when a `revoke` event names `digest`.
+pub fn not_revoked(state: &ProjectionState, digest: &Digest) -> Result<(), (&'static str, String)> {
+    let text = digest.to_string();
+    match state.revocations.iter().find(|row| row.digest == text) {
+        Some(revocation) => Err((
+            "image-revoked",
+            format!(
+                "the image was revoked by `{}` at log entry {} ({})",
+                revocation.revoker,
+                revocation.revoked_index,
+                revocation.reason.as_deref().unwrap_or("no reason given")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether `digest` has the approvals `environment` requires: every attestation attached to
+/// it verifies, and enough distinct identities other than its builder approved it for
+/// `environment` with signatures the log recorded. `Err((code, reason))` when not.
+pub fn approved(
+    home: &Path,
+    store: &Store,
+    trust: &Trust,
+    environment: &str,
+    digest: &Digest,
+) -> anyhow::Result<Result<(), (&'static str, String)>> {
     let facts = open_facts(home)?;
     let mut approvals: Vec<Verified> = Vec::new();
     for referrer in referrers(store, digest)? {
@@ -436,11 +528,61 @@ fn admit(
     Ok(Ok(()))
 }
 
-fn hint(code: &str) -> &'static str {
+/// The log index of the first event showing `digest` ran healthy in `environment`: a
+/// successful `instance.start`, `deploy` or `rollback` of it there.
+pub fn ran_healthy(
+    log: &SqliteLog,
+    digest: &Digest,
+    environment: &str,
+) -> anyhow::Result<Option<u64>> {
+    let text = digest.to_string();
+    scan_events(log, |_, event| {
+        let details = event.details();
+        let in_environment =
+            details.get("env").and_then(|value| value.as_str()) == Some(environment);
+        if event.outcome() != Outcome::Success || !in_environment {
+            return false;
+        }
+        match event.kind() {
+            EventKind::InstanceStart => {
+                details.get("image").and_then(|value| value.as_str()) == Some(text.as_str())
+            }
+            EventKind::Deploy | EventKind::Rollback => event.subject() == text,
+            _ => false,
+        }
+    })
+}
+
+/// The log index of the first successful `promote` event of `digest` to `environment`.
+pub fn promotion(
+    log: &SqliteLog,
+    digest: &Digest,
+    environment: &str,
+) -> anyhow::Result<Option<u64>> {
+    let text = digest.to_string();
+    scan_events(log, |_, event| {
+        event.kind() == EventKind::Promote
+            && event.outcome() == Outcome::Success
+            && event.subject() == text
+            && event.details().get("env").and_then(|value| value.as_str()) == Some(environment)
+    })
+}
+
+pub fn hint(code: &str) -> &'static str {
     match code {
+        "missing-role" | "unknown-key" => {
+            "deploy as an identity with a deployer role: `stamp deploy ENV IMAGE --key NAME` (an admin adds one with `stamp key new --name NAME --role deployer`)"
+        }
+        "key-revoked" => "a revoked identity deploys nothing; use another deployer's key",
         "image-revoked" => "deploy another digest; a revoked image never runs again",
         "gate-not-passed" => "run `stamp check IMAGE`; only a passing verdict admits the image",
         "attestation-invalid" => "`stamp attestations IMAGE` shows which attestation fails",
+        "not-promoted" => {
+            "promote the digest first: `stamp promote IMAGE --to ENV`, once it ran healthy in the source environment"
+        }
+        "not-healthy-in-source" => {
+            "deploy the digest to the source environment first; it must run healthy there"
+        }
         "runs-as-root" => {
             "set `user = \"UID:GID\"` (non-zero) under [config] in stamp.toml and rebuild"
         }
@@ -484,8 +626,11 @@ pub fn endpoint(port: u16) -> String {
 
 /// `count` ports from `base` that no current instance uses.
 pub fn free_ports(base: u16, count: u32, used: &BTreeSet<u16>) -> anyhow::Result<Vec<u16>> {
+    // Instances share the host's network: a port some other program (or another store's
+    // instance) listens on would make the new instance fail its health check, so skip it.
     let ports: Vec<u16> = (base..=u16::MAX)
         .filter(|port| !used.contains(port))
+        .filter(|port| std::net::TcpListener::bind(("0.0.0.0", *port)).is_ok())
         .take(count as usize)
         .collect();
     if ports.len() < count as usize {

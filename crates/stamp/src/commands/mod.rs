@@ -15,6 +15,7 @@ mod init;
 mod key;
 mod log;
 mod manifest;
+mod promote;
 mod rescan;
 mod revoke;
 mod rollback;
@@ -53,9 +54,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rescan(args) => rescan::run(home, args),
         Command::Demo(args) => demo::run(args),
         Command::Drift(args) => drift::run(home, args),
-        Command::Deploy(args) => deploy::run(home, args),
+        Command::Deploy(args) => deploy::run(home, key, args),
         Command::Status(args) => status::run(home, args),
-        Command::Rollback(args) => rollback::run(home, args),
+        Command::Promote(args) => promote::run(home, key, args),
+        Command::Rollback(args) => rollback::run(home, key, args),
         Command::Revoke(args) => revoke::run(home, args),
         Command::Init(args) => init::run(home, args),
         Command::Log(args) => log::run(home, args),

@@ -3,6 +3,9 @@
 //! known at the image's last gate or rescan becomes a `rescan` event carrying the advisory's
 //! published date and the fixed version, so the patch latency of 6.3.3 can be computed from the
 //! log; one summary `rescan` event per image records the run itself.
+//! The output shows each image's exposure by all its findings: worst severity, how many have a
+//! fix, and the critical ones with a fix whose advisory is older than the 6.3.3 patch window.
+//! Data older than `--max-age-days` is a `control.failure` event (PCI DSS 10.7.2).
 //!
 //! The inventory is read again from the image's layers: images are immutable, so this is the
 //! same inventory the stored SBOM describes.
@@ -17,10 +20,11 @@ use stamp_image::Store;
 use stamp_log::LogStore;
 use stamp_scan::cvss::Severity;
 use stamp_scan::inventory::{self, Files};
+use stamp_scan::osv::import::parse_time;
 use stamp_scan::osv::VulnDb;
 use stamp_scan::report::{self, Finding, ScannedImage};
 
-use super::db::{database_path, staleness};
+use super::db::{database_path, record_stale, staleness, CONTROL_VULNDB_FRESHNESS};
 use crate::cli::{OutputFormat, RescanArgs};
 use crate::recorder::Recorder;
 
@@ -91,22 +95,73 @@ struct ImageResult<'a> {
     digest: String,
     vulnerabilities: usize,
     new: Vec<&'a Finding>,
+    exposure: Exposure,
+}
+
+/// PCI DSS 6.3.3: critical vulnerabilities are patched within one month of the fix's release.
+const PATCH_WINDOW_DAYS: i64 = 30;
+
+/// Whether an image is exposed to known vulnerabilities by the current database, all findings
+/// counted (not only the new ones).
+#[derive(Debug, serde::Serialize)]
+struct Exposure {
+    exposed: bool,
+    /// Highest severity among the findings; `null` when none.
+    worst_severity: Option<Severity>,
+    vulnerabilities: usize,
+    /// Findings for which a fixed version exists.
+    fixable: usize,
+    /// Critical findings with a fix whose advisory was published more than
+    /// [`PATCH_WINDOW_DAYS`] ago (the advisory's `published` date; OSV records no fix date).
+    critical_fix_overdue: Vec<String>,
+    /// PCI DSS 6.3.3 is breached: `critical_fix_overdue` is not empty.
+    pci_6_3_3_overdue: bool,
+}
+
+impl Exposure {
+    fn of(findings: &[Finding], now: time::OffsetDateTime) -> Exposure {
+        let window = time::Duration::days(PATCH_WINDOW_DAYS);
+        let critical_fix_overdue: Vec<String> = findings
+            .iter()
+            .filter(|finding| finding.severity == Severity::Critical && finding.fix_exists)
+            .filter(|finding| {
+                finding
+                    .published
+                    .as_deref()
+                    .and_then(parse_time)
+                    .is_some_and(|published| now - published > window)
+            })
+            .map(|finding| finding.id.clone())
+            .collect();
+        Exposure {
+            exposed: !findings.is_empty(),
+            worst_severity: findings.iter().map(|finding| finding.severity).max(),
+            vulnerabilities: findings.len(),
+            fixable: findings.iter().filter(|finding| finding.fix_exists).count(),
+            pci_6_3_3_overdue: !critical_fix_overdue.is_empty(),
+            critical_fix_overdue,
+        }
+    }
 }
 
 pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
     let threshold: Severity = args.fail_on.parse().map_err(super::UsageError)?;
     let db = VulnDb::open(&database_path(home, args.db.as_deref()))?;
-    let (_, stale) = staleness(&db.meta.snapshot_time, args.max_age_days);
-    if stale {
-        eprintln!(
-            "warning: the vulnerability data is older than {} days; a rescan against it finds only what it knows",
-            args.max_age_days
-        );
-    }
+    let (age_days, stale) = staleness(&db.meta.snapshot_time, args.max_age_days);
     let stamp_home = crate::settings::home(home, None);
     let store = Store::open(&stamp_home)
         .with_context(|| format!("opening the store at `{}`", stamp_home.display()))?;
     let mut recorder = Recorder::open(&stamp_home)?;
+    if stale {
+        eprintln!(
+            "warning: the vulnerability data is {} days old, over the limit of {} days; a rescan against it finds only what it knows",
+            age_days.map(|days| days.to_string()).unwrap_or("?".into()),
+            args.max_age_days
+        );
+        // A failed control (PCI DSS 10.7.2); the rescan still runs.
+        record_stale(&mut recorder, &db, age_days, args.max_age_days, "rescan")?;
+        eprintln!("recorded a control.failure event ({CONTROL_VULNDB_FRESHNESS})");
+    }
     let known = read_known(&recorder)?;
     let mut targets: Vec<(String, String)> = Vec::new();
     if !args.images.is_empty() {
@@ -147,6 +202,7 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
         )?;
         reports.push(report);
     }
+    let now = time::OffsetDateTime::now_utc();
     let mut results = Vec::new();
     let mut denied = 0;
     for report in &reports {
@@ -197,6 +253,7 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
             digest: report.image.digest.clone(),
             vulnerabilities: report.summary.vulnerabilities,
             new,
+            exposure: Exposure::of(&report.vulnerabilities, now),
         });
     }
     match args.format {
@@ -216,6 +273,25 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
                     result.vulnerabilities,
                     result.new.len()
                 );
+                let exposure = &result.exposure;
+                match exposure.worst_severity {
+                    Some(worst) if exposure.exposed => println!(
+                        "  exposed: worst {}, {} of {} with a fix available{}",
+                        worst.as_str(),
+                        exposure.fixable,
+                        exposure.vulnerabilities,
+                        if exposure.pci_6_3_3_overdue {
+                            format!(
+                                "; PCI 6.3.3 overdue: {} critical with a fix, advisory published over {PATCH_WINDOW_DAYS} days ago ({})",
+                                exposure.critical_fix_overdue.len(),
+                                exposure.critical_fix_overdue.join(", ")
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    _ => println!("  not exposed to known vulnerabilities"),
+                }
                 for finding in &result.new {
                     println!(
                         "  new {:<9} {:<22} {} {} (fixed: {})",

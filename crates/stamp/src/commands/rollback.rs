@@ -11,7 +11,7 @@ use crate::recorder::Recorder;
 use super::deploy::{current, deploy, Target};
 use super::UsageError;
 
-pub fn run(home: Option<&Path>, args: RollbackArgs) -> anyhow::Result<u8> {
+pub fn run(home: Option<&Path>, key: Option<&str>, args: RollbackArgs) -> anyhow::Result<u8> {
     let home = crate::settings::home(home, None);
     let previous = {
         let recorder = Recorder::open(&home)?;
@@ -35,6 +35,7 @@ pub fn run(home: Option<&Path>, args: RollbackArgs) -> anyhow::Result<u8> {
             health_timeout: Duration::from_millis(args.health_timeout_ms),
             rollback: true,
             format: args.format,
+            key: key.map(str::to_string),
         },
     )
 }

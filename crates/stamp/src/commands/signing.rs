@@ -42,6 +42,19 @@ pub fn trust_path(home: &Path) -> PathBuf {
 /// Fold every event of the log into the facts signing decisions need.
 pub fn read_facts(log: &SqliteLog) -> anyhow::Result<LogFacts> {
     let mut facts = LogFacts::default();
+    scan_events(log, |index, event| {
+        facts.apply(index, event);
+        false
+    })?;
+    Ok(facts)
+}
+
+/// Visit the events of the log in order until `stop` returns true; returns that event's
+/// log index, or `None` when no event stopped the scan.
+pub fn scan_events(
+    log: &SqliteLog,
+    mut stop: impl FnMut(u64, &stamp_core::Event) -> bool,
+) -> anyhow::Result<Option<u64>> {
     let size = log.size()?;
     let mut start = 0;
     while start < size {
@@ -53,10 +66,12 @@ pub fn read_facts(log: &SqliteLog) -> anyhow::Result<LogFacts> {
             start = entry.index + 1;
             let event = stamp_core::Event::from_canonical_bytes(&entry.bytes)
                 .with_context(|| format!("log entry {} is not a valid event", entry.index))?;
-            facts.apply(entry.index, &event);
+            if stop(entry.index, &event) {
+                return Ok(Some(entry.index));
+            }
         }
     }
-    Ok(facts)
+    Ok(None)
 }
 
 /// The passphrase for an encrypted key: the first line of `file`, else of

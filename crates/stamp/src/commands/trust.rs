@@ -44,6 +44,7 @@ fn show(home: &Path, args: TrustShowArgs) -> anyhow::Result<u8> {
                             "approvals": policy.approvals,
                             "approver_roles": roles(&policy.approver_roles),
                             "deployer_roles": roles(&policy.deployer_roles),
+                            "promote_from": policy.promote_from,
                         }),
                     )
                 })
@@ -65,10 +66,15 @@ fn show(home: &Path, args: TrustShowArgs) -> anyhow::Result<u8> {
             }
             for (name, policy) in trust.environments() {
                 println!(
-                    "  {name:<12} {} approval(s); approve: {}; deploy: {}",
+                    "  {name:<12} {} approval(s); approve: {}; deploy: {}{}",
                     policy.approvals,
                     roles_text(&policy.approver_roles),
-                    roles_text(&policy.deployer_roles)
+                    roles_text(&policy.deployer_roles),
+                    policy
+                        .promote_from
+                        .as_ref()
+                        .map(|from| format!("; promoted from: {from}"))
+                        .unwrap_or_default()
                 );
             }
             println!(

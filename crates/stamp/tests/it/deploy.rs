@@ -481,7 +481,11 @@ fn runc_runs_the_example_read_only_as_its_user_and_stops_it() {
 // ---------------------------------------------------------------------------------------------
 // `stamp deploy`, `status`, `rollback`, `revoke` on runc with the example service.
 
-/// A store with the example image, an approver identity and the vulnerability database.
+/// The identity that deploys in these tests (role deployer).
+const DEPLOYER: &str = "deployer@example.com";
+
+/// A store with the example image, an approver identity, a deployer identity and the
+/// vulnerability database.
 struct Site {
     dir: tempfile::TempDir,
     home: PathBuf,
@@ -494,6 +498,7 @@ impl Site {
         let (dir, home, _) = example_image();
         let site = Site { dir, home, runc };
         site.ok(&["key", "new", "--name", "alice", "--role", "approver"]);
+        site.ok(&["key", "new", "--name", DEPLOYER, "--role", "deployer"]);
         let osv = crate::support::shared_oracles().join("../data/osv");
         site.ok(&["db", "import", osv.to_str().unwrap()]);
         site
@@ -550,7 +555,7 @@ impl Site {
     /// Deploy and expect a refusal with `code`, recorded as a failed deploy event.
     fn expect_refused(&self, digest: &str, code: &str, port: u16) {
         let port = port.to_string();
-        let output = self.run(&["deploy", "dev", digest, "--port", &port]);
+        let output = self.run(&["deploy", "dev", digest, "--port", &port, "--key", DEPLOYER]);
         assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
         let events = self.json(&["log", "show", "--kind", "deploy", "--format", "json"]);
         let last = &events.as_array().unwrap().last().unwrap()["event"];
@@ -603,6 +608,8 @@ fn deploy_admits_only_gated_approved_unrevoked_images_and_rolls_back() {
     let deployed = site.json(&[
         "deploy",
         "dev",
+        "--key",
+        DEPLOYER,
         &first,
         "--port",
         &port.to_string(),
@@ -629,6 +636,8 @@ fn deploy_admits_only_gated_approved_unrevoked_images_and_rolls_back() {
     let replaced = site.json(&[
         "deploy",
         "dev",
+        "--key",
+        DEPLOYER,
         &second,
         "--replicas",
         "2",
@@ -657,10 +666,20 @@ fn deploy_admits_only_gated_approved_unrevoked_images_and_rolls_back() {
         "{status:#}"
     );
 
+    // Rollback goes through the same admission: the builder (default key) may not roll back.
+    let refused = site.run(&["rollback", "dev", "--port", &port.to_string()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    let rollbacks = site.json(&["log", "show", "--kind", "rollback", "--format", "json"]);
+    let refused = &rollbacks[0]["event"];
+    assert_eq!(refused["outcome"], "failure", "{refused:#}");
+    assert_eq!(refused["details"]["code"], "missing-role", "{refused:#}");
+    assert_eq!(refused["subject"], first.as_str());
     // Rollback brings the previous digest back, as a `rollback` event.
     let rolled = site.json(&[
         "rollback",
         "dev",
+        "--key",
+        DEPLOYER,
         "--port",
         &port.to_string(),
         "--format",
@@ -680,7 +699,8 @@ fn deploy_admits_only_gated_approved_unrevoked_images_and_rolls_back() {
         "{status:#}"
     );
     let rollbacks = site.json(&["log", "show", "--kind", "rollback", "--format", "json"]);
-    assert_eq!(rollbacks[0]["event"]["outcome"], "success");
+    assert_eq!(rollbacks[1]["event"]["outcome"], "success");
+    assert_eq!(rollbacks[1]["event"]["actor"], DEPLOYER);
 
     // Revoked: refused from then on.
     site.ok(&["revoke", &second, "--reason", "CVE found after approval"]);
@@ -759,6 +779,8 @@ fn drift_of_a_running_instance_sees_host_tampering_but_not_its_writable_paths() 
     let deployed = site.json(&[
         "deploy",
         "dev",
+        "--key",
+        DEPLOYER,
         &digest,
         "--port",
         &port.to_string(),
@@ -939,7 +961,17 @@ fn an_image_running_as_root_is_refused_with_a_failure_event() {
     fs::write(fixture.dir.path().join("stamp.toml"), spec).unwrap();
     let built = json(fixture.dir.path(), &["build", "--format", "json"]);
     let digest = built["digest"].as_str().unwrap();
-    let output = stamp(fixture.dir.path(), &["deploy", "dev", digest], &[]);
+    json(
+        fixture.dir.path(),
+        &[
+            "key", "new", "--name", DEPLOYER, "--role", "deployer", "--format", "json",
+        ],
+    );
+    let output = stamp(
+        fixture.dir.path(),
+        &["deploy", "dev", digest, "--key", DEPLOYER],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("non-root user"), "{stderr}");
@@ -964,10 +996,18 @@ fn instances_of_a_revoked_image_are_flagged_and_replaced_on_request() {
         site.ok(&["check", digest]);
         site.ok(&["approve", digest, "--env", "dev", "--key", "alice"]);
     }
-    site.ok(&["deploy", "dev", &first, "--port", &port]);
-    site.ok(&["deploy", "dev", &second, "--port", &port]);
+    site.ok(&["deploy", "dev", &first, "--port", &port, "--key", DEPLOYER]);
+    site.ok(&["deploy", "dev", &second, "--port", &port, "--key", DEPLOYER]);
     // Nothing revoked yet: nothing to replace.
-    let output = site.run(&["deploy", "dev", "--replace-revoked", "--port", &port]);
+    let output = site.run(&[
+        "deploy",
+        "dev",
+        "--replace-revoked",
+        "--port",
+        &port,
+        "--key",
+        DEPLOYER,
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no instance"));
 
@@ -977,6 +1017,8 @@ fn instances_of_a_revoked_image_are_flagged_and_replaced_on_request() {
     let replaced = site.json(&[
         "deploy",
         "dev",
+        "--key",
+        DEPLOYER,
         "--replace-revoked",
         "--port",
         &port,
@@ -988,4 +1030,206 @@ fn instances_of_a_revoked_image_are_flagged_and_replaced_on_request() {
     assert_eq!(status["image"], first.as_str());
     assert_eq!(status["instances"][0]["revoked"], false, "{status:#}");
     assert_eq!(status["instances"][0]["healthy"], true, "{status:#}");
+}
+
+#[test]
+fn only_an_unrevoked_deployer_of_the_environment_may_deploy() {
+    let fixture = fixture();
+    let dir = fixture.dir.path();
+    let digest = fixture.digest.as_str();
+    let deploys = || {
+        json(
+            dir,
+            &["log", "show", "--kind", "deploy", "--format", "json"],
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["event"].clone())
+        .collect::<Vec<_>>()
+    };
+    // The builder (the default key, made on first build) and an approver are not deployers.
+    let builder = deploys_refused(dir, digest, None);
+    let approver = {
+        let output = stamp(
+            dir,
+            &[
+                "key",
+                "new",
+                "--name",
+                "alice@example.com",
+                "--role",
+                "approver",
+            ],
+            &[],
+        );
+        assert!(output.status.success(), "{}", describe(&output));
+        deploys_refused(dir, digest, Some("alice@example.com"))
+    };
+    assert!(approver.contains("deployer"), "{approver}");
+    assert!(
+        builder.contains("hint: deploy as an identity with a deployer role"),
+        "{builder}"
+    );
+    let events = deploys();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for (event, actor) in events.iter().zip([None, Some("alice@example.com")]) {
+        assert_eq!(event["outcome"], "failure", "{event:#}");
+        assert_eq!(event["subject"], digest);
+        assert_eq!(event["details"]["code"], "missing-role", "{event:#}");
+        assert_eq!(event["details"]["env"], "dev", "{event:#}");
+        assert!(
+            event["details"]["key_id"].as_str().unwrap().len() == 64,
+            "{event:#}"
+        );
+        assert!(
+            event["details"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("needs one of: deployer"),
+            "{event:#}"
+        );
+        if let Some(actor) = actor {
+            assert_eq!(event["actor"], actor, "{event:#}");
+        }
+    }
+    // A deployer passes the role check and meets the next admission rule (no gate verdict);
+    // the event's actor is the deployer.
+    let output = stamp(
+        dir,
+        &["key", "new", "--name", DEPLOYER, "--role", "deployer"],
+        &[],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let output = stamp(dir, &["deploy", "dev", digest, "--key", DEPLOYER], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let events = deploys();
+    let last = events.last().unwrap();
+    assert_eq!(last["details"]["code"], "gate-not-passed", "{last:#}");
+    assert_eq!(last["actor"], DEPLOYER, "{last:#}");
+    // Once revoked, the deployer may deploy no more, even holding a copy of the key (revoking
+    // moves the key file away).
+    let copy = dir.join("deployer-copy.pem");
+    fs::copy(
+        dir.join(".stamp/keys").join(format!("{DEPLOYER}.pem")),
+        &copy,
+    )
+    .unwrap();
+    let output = stamp(
+        dir,
+        &["key", "revoke", DEPLOYER, "--reason", "left the team"],
+        &[],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    deploys_refused(dir, digest, Some(copy.to_str().unwrap()));
+    let events = deploys();
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "failure", "{last:#}");
+    assert_eq!(last["details"]["code"], "key-revoked", "{last:#}");
+    let replay = json(dir, &["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+}
+
+/// Deploy `digest` to dev as `key` and expect a refusal (exit 1); returns stderr.
+fn deploys_refused(dir: &Path, digest: &str, key: Option<&str>) -> String {
+    let mut args = vec!["deploy", "dev", digest];
+    if let Some(key) = key {
+        args.extend(["--key", key]);
+    }
+    let output = stamp(dir, &args, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+#[test]
+fn promotion_needs_a_healthy_run_in_the_source_environment_and_gates_deploys() {
+    let site = Site::new();
+    // prod takes only digests that ran healthy in staging (one approval, to keep it short).
+    let trust_path = site.home.join("trust.toml");
+    let trust = fs::read_to_string(&trust_path).unwrap();
+    let edited = trust.replace(
+        "[environments.prod]\napprovals = 2\n",
+        "[environments.prod]\napprovals = 1\npromote_from = \"staging\"\n",
+    );
+    assert_ne!(edited, trust, "{trust}");
+    fs::write(&trust_path, edited).unwrap();
+    let shown = site.json(&["trust", "show", "--format", "json"]);
+    assert_eq!(shown["environments"]["prod"]["promote_from"], "staging");
+
+    let digest = site.build_variant("1700000000");
+    site.ok(&["check", &digest]);
+    let promote = |site: &Site| site.run(&["promote", &digest, "--to", "prod"]);
+    let promotes = |site: &Site| {
+        site.json(&["log", "show", "--kind", "promote", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["event"].clone())
+            .collect::<Vec<_>>()
+    };
+
+    // Not approved for prod: refused.
+    let output = promote(&site);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let last = promotes(&site).last().unwrap().clone();
+    assert_eq!(last["outcome"], "failure", "{last:#}");
+    assert_eq!(last["details"]["code"], "not-approved", "{last:#}");
+
+    // Approved, but it never ran in staging: refused.
+    for env in ["staging", "prod"] {
+        site.ok(&["approve", &digest, "--env", env, "--key", "alice"]);
+    }
+    let output = promote(&site);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ran healthy in `staging`"), "{stderr}");
+    let last = promotes(&site).last().unwrap().clone();
+    assert_eq!(last["outcome"], "failure", "{last:#}");
+    assert_eq!(last["subject"], digest.as_str());
+    assert_eq!(last["details"]["code"], "not-healthy-in-source", "{last:#}");
+    assert_eq!(last["details"]["env"], "prod");
+    assert_eq!(last["details"]["from_env"], "staging");
+
+    // Deploying to prod without a promotion is refused, even by a deployer.
+    let prod_port = free_port().to_string();
+    let output = site.run(&[
+        "deploy", "prod", &digest, "--port", &prod_port, "--key", DEPLOYER,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let deploys = site.json(&["log", "show", "--kind", "deploy", "--format", "json"]);
+    let last = &deploys.as_array().unwrap().last().unwrap()["event"];
+    assert_eq!(last["outcome"], "failure", "{last:#}");
+    assert_eq!(last["details"]["code"], "not-promoted", "{last:#}");
+    assert_eq!(last["details"]["env"], "prod");
+
+    // It runs healthy in staging; then the promotion is recorded and prod takes it.
+    let staging_port = free_port().to_string();
+    site.ok(&[
+        "deploy",
+        "staging",
+        &digest,
+        "--port",
+        &staging_port,
+        "--key",
+        DEPLOYER,
+    ]);
+    let promoted = site.json(&["promote", &digest, "--to", "prod", "--format", "json"]);
+    assert_eq!(promoted["env"], "prod");
+    assert_eq!(promoted["from_env"], "staging");
+    assert!(promoted["healthy_at"].is_u64(), "{promoted:#}");
+    let last = promotes(&site).last().unwrap().clone();
+    assert_eq!(last["outcome"], "success", "{last:#}");
+    assert_eq!(last["subject"], digest.as_str());
+    assert_eq!(last["details"]["env"], "prod");
+    assert_eq!(last["details"]["from_env"], "staging");
+    assert_eq!(last["details"]["healthy_at"], promoted["healthy_at"]);
+    let deployed = site.json(&[
+        "deploy", "prod", &digest, "--port", &prod_port, "--key", DEPLOYER, "--format", "json",
+    ]);
+    assert!(get(
+        deployed["instances"][0]["endpoint"].as_str().unwrap(),
+        "/health"
+    ));
+    let replay = site.json(&["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
 }

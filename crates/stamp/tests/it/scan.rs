@@ -527,3 +527,170 @@ fn sboms_of_a_mixed_image_validate_and_carry_purls() {
         );
     }
 }
+
+#[test]
+fn rescan_shows_which_images_are_exposed_and_whether_a_fix_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let digest = scan_app_store(dir.path());
+    // A clean image in the same store: one file no inventory reader knows.
+    std::fs::write(
+        dir.path().join("clean.toml"),
+        "[image]\nname = \"clean\"\nsource_date_epoch = 1700000000\n[base]\nscratch = true\n\
+         [[layers]]\nfiles = [ { src = \"clean.toml\", dest = \"/etc/motd\" } ]\n",
+    )
+    .unwrap();
+    let output = stamp(
+        dir.path(),
+        &["build", "--spec", "clean.toml", "--format", "json"],
+        &[],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let build: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let clean = build["digest"].as_str().unwrap().to_string();
+
+    let output = stamp(
+        dir.path(),
+        &["rescan", "scan-app", "clean", "--format", "json"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let image = |digest: &str| -> serde_json::Value {
+        result["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|image| image["digest"] == digest)
+            .unwrap_or_else(|| panic!("{digest} missing: {result}"))
+            .clone()
+    };
+    let exposure = &image(&digest)["exposure"];
+    assert_eq!(exposure["exposed"], true, "{exposure}");
+    assert_eq!(exposure["worst_severity"], "critical");
+    assert_eq!(exposure["vulnerabilities"], 25);
+    assert!(exposure["fixable"].as_u64().unwrap() > 0, "{exposure}");
+    // lodash's critical advisory (fixed in 4.17.12) was published in 2019: far past 30 days.
+    assert_eq!(exposure["pci_6_3_3_overdue"], true);
+    assert!(exposure["critical_fix_overdue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|id| id == "GHSA-jf85-cpcp-j695"));
+    let exposure = &image(&clean)["exposure"];
+    assert_eq!(exposure["exposed"], false, "{exposure}");
+    assert_eq!(exposure["worst_severity"], serde_json::Value::Null);
+    assert_eq!(exposure["fixable"], 0);
+    assert_eq!(exposure["pci_6_3_3_overdue"], false);
+
+    // The text view says the same.
+    let output = stamp(dir.path(), &["rescan", "scan-app", "clean"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("exposed: worst critical") && stdout.contains("PCI 6.3.3 overdue"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not exposed to known vulnerabilities"),
+        "{stdout}"
+    );
+}
+
+/// `YYYY-MM-DDT00:00:00Z` for today (UTC), from the civil-from-days algorithm.
+fn today_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T00:00:00Z")
+}
+
+fn control_failures(dir: &Path) -> Vec<serde_json::Value> {
+    let log = stamp(
+        dir,
+        &[
+            "log",
+            "show",
+            "--kind",
+            "control.failure",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(log.status.success(), "{}", describe(&log));
+    let log: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    log.as_array().unwrap().clone()
+}
+
+#[test]
+fn a_stale_database_is_a_recorded_control_failure() {
+    let osv = shared_data().join("osv");
+    let import = |dir: &Path, snapshot: &str| {
+        let output = stamp(
+            dir,
+            &[
+                "db",
+                "import",
+                osv.to_str().unwrap(),
+                "--snapshot-time",
+                snapshot,
+            ],
+            &[],
+        );
+        assert!(output.status.success(), "{}", describe(&output));
+    };
+
+    // Fresh data: no control failure.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&test_data("scan-app"), dir.path());
+    let output = stamp(dir.path(), &["build"], &[]);
+    assert!(output.status.success(), "{}", describe(&output));
+    import(dir.path(), &today_rfc3339());
+    let output = stamp(dir.path(), &["check", "scan-app"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("warning: the vulnerability data"));
+    assert!(control_failures(dir.path()).is_empty());
+
+    // Old data: the check still runs (and denies), warns, and the failed control is logged.
+    import(dir.path(), "2020-01-01T00:00:00Z");
+    let status = stamp(dir.path(), &["db", "status", "--format", "json"], &[]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let db_digest = status["meta"]["digest"].as_str().unwrap().to_string();
+    let output = stamp(dir.path(), &["check", "scan-app", "--format", "json"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(!report["vulnerabilities"].as_array().unwrap().is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("warning: the vulnerability data"));
+    let failures = control_failures(dir.path());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let event = &failures[0]["event"];
+    assert_eq!(event["subject"], db_digest.as_str(), "{event}");
+    assert_eq!(event["details"]["control"], "vulnerability-db-freshness");
+    assert_eq!(event["details"]["max_age_days"], 7);
+    assert!(event["details"]["age_days"].as_i64().unwrap() > 365);
+
+    // A limit set through the environment: no failure.
+    let output = stamp(
+        dir.path(),
+        &["check", "scan-app"],
+        &[("STAMP_VULNDB_MAX_AGE_DAYS", "100000")],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(control_failures(dir.path()).len(), 1);
+
+    // `stamp rescan` against the stale data records one too.
+    let output = stamp(dir.path(), &["rescan", "scan-app"], &[]);
+    assert!(output.status.code().is_some(), "{}", describe(&output));
+    let failures = control_failures(dir.path());
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[1]["event"]["details"]["command"], "rescan");
+}
