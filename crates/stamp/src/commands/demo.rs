@@ -237,6 +237,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         bail!("`stamp check {image}` failed the gate (exit {gate}); run it to see why");
     }
     println!("    gate      passed: no vulnerable component, no card number, no secret (signed gate attestation attached)");
+    let failures = stamp_cli(
+        &home,
+        None,
+        &[
+            "log",
+            "show",
+            "--kind",
+            "control.failure",
+            "--format",
+            "json",
+        ],
+    )?;
+    if failures.contains("vulnerability-db-freshness") {
+        println!("    control   the bundled advisories are older than 7 days: logged as a control.failure (PCI DSS 10.7.2)");
+    }
     stamp_cli(
         &home,
         Some("alice@payments.example"),
@@ -309,10 +324,71 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         println!("    healed    quarantined the drifted root, fresh instances from the verified image; drift now clean");
         let body = http_get_any(&home)?;
         println!("    answered  {body}");
+
+        step(
+            10,
+            "ship 1.0.1 through the same gate and approvals, then roll back to 1.0.0",
+        );
+        let next = build_next_version(&example, &work_dir, &home)?;
+        println!("    built     payments-api:1.0.1  {next}");
+        let gate = stamp_cli_status(&home, None, &["check", &next])?;
+        if gate != 0 {
+            bail!("`stamp check {next}` failed the gate (exit {gate})");
+        }
+        stamp_cli(
+            &home,
+            Some("alice@payments.example"),
+            &[
+                "approve",
+                &next,
+                "--env",
+                "dev",
+                "--comment",
+                "1.0.1 for dev",
+            ],
+        )?;
+        stamp_cli(
+            &home,
+            Some(DEPLOYER),
+            &[
+                "deploy",
+                "dev",
+                &next,
+                "--replicas",
+                "2",
+                "--port",
+                &DEMO_PORT.to_string(),
+            ],
+        )?;
+        println!(
+            "    deployed  1.0.1 to dev (gate passed, approved by alice, deployed by {DEPLOYER})"
+        );
+        stamp_cli(
+            &home,
+            Some(DEPLOYER),
+            &[
+                "rollback",
+                "dev",
+                "--replicas",
+                "2",
+                "--port",
+                &DEMO_PORT.to_string(),
+            ],
+        )?;
+        let status = stamp_cli(&home, None, &["status", "dev", "--format", "json"])?;
+        if !status.contains(&image) {
+            bail!("after `stamp rollback dev`, dev does not run {image}");
+        }
+        println!(
+            "    rolled    back: dev runs 1.0.0 ({}) again, recorded as a rollback",
+            &image[..19]
+        );
+        let body = http_get_any(&home)?;
+        println!("    answered  {body}");
     }
 
     step(
-        10,
+        11,
         "the log holds every step; verify it once more and rebuild state from it",
     );
     let verified = stamp_cli_status(&home, None, &["log", "verify"])?;
@@ -351,6 +427,43 @@ fn find_build_event(recorder: &crate::recorder::Recorder, digest: &str) -> anyho
 
 /// The demo identity that deploys (role deployer; neither builder nor approver).
 const DEPLOYER: &str = "carol@payments.example";
+
+/// Build version 1.0.1 of the example: the same files with another version label, so a
+/// different digest; the spec is written under the work directory with absolute inputs.
+fn build_next_version(example: &Path, work_dir: &Path, home: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(example.join("stamp.toml"))?;
+    let prefix = format!("src = \"{}/", example.display());
+    let next = text
+        .replace("src = \"", &prefix)
+        .replace("tag = \"1.0.0\"", "tag = \"1.0.1\"")
+        .replace(
+            "\"org.opencontainers.image.version\" = \"1.0.0\"",
+            "\"org.opencontainers.image.version\" = \"1.0.1\"",
+        );
+    if next == text {
+        bail!("could not derive version 1.0.1 from the example's stamp.toml");
+    }
+    let dir = work_dir.join("payments-api-1.0.1");
+    std::fs::create_dir_all(&dir)?;
+    let spec = dir.join("stamp.toml");
+    std::fs::write(&spec, next)?;
+    let output = stamp_cli(
+        home,
+        None,
+        &[
+            "build",
+            "--spec",
+            &spec.display().to_string(),
+            "--format",
+            "json",
+        ],
+    )?;
+    let built: serde_json::Value = serde_json::from_str(&output)?;
+    built["digest"]
+        .as_str()
+        .map(str::to_string)
+        .context("`stamp build` printed no digest")
+}
 
 /// First port the demo's instances listen on (host network).
 const DEMO_PORT: u16 = 18080;
