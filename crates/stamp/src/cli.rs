@@ -281,6 +281,30 @@ pub struct DriftArgs {
     /// fresh instance with a new id, then stop the drifted one. Nothing is copied back
     #[arg(long, conflicts_with = "path")]
     pub heal: bool,
+    /// Run the check every INTERVAL (`30s`, `15m`, `1h`, `1d`; at least 1s), each run a
+    /// `drift` event. When starting and before each run, a last recorded run older than
+    /// 1.5 × INTERVAL (or 7 days, PCI DSS 11.5.2, whichever is shorter) is recorded as a
+    /// `control.failure` event (control `change-detection-schedule`) first
+    #[arg(long, value_name = "INTERVAL", value_parser = crate::commands::drift::parse_interval)]
+    pub watch: Option<std::time::Duration>,
+    /// With --watch: stop after N runs (default: run until stopped)
+    #[arg(long, value_name = "N", requires = "watch")]
+    pub runs: Option<u64>,
+    /// Only check the schedule: exit 1, recording a `control.failure` event (control
+    /// `change-detection-schedule`, PCI DSS 11.5.2, 10.7.2), when the last recorded drift run
+    /// of the target is older than --max-age or there is none. For cron. Test hook:
+    /// `STAMP_NOW_OFFSET_SECONDS` shifts "now" forward for this check only
+    #[arg(long, conflicts_with_all = ["watch", "heal"])]
+    pub check_schedule: bool,
+    /// With --check-schedule: the longest allowed time since the last run (`s`, `m`, `h`, `d`)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "7d",
+        requires = "check_schedule",
+        value_parser = crate::commands::drift::parse_duration
+    )]
+    pub max_age: std::time::Duration,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,

@@ -9,12 +9,19 @@
 //! into the instance's namespace. Both show in the instance's own view of its root,
 //! `/proc/PID/root`, which is what is checked; `/proc` and `/dev` (kernel and device trees,
 //! mount points the runtime adds) are skipped.
+//!
+//! The schedule (11.5.2: at least weekly): `--watch INTERVAL` repeats the check, and before
+//! each run compares the target's last `drift` event with now; more than 1.5 × INTERVAL (at
+//! most 7 days) since then is a `control.failure` event (control `change-detection-schedule`,
+//! 10.7.2) recorded before the run. `--check-schedule [--max-age 7d]` does only that comparison,
+//! for cron. Test hook: `STAMP_NOW_OFFSET_SECONDS` moves the clock of the comparison forward
+//! (the events keep the real time).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use stamp_core::event::{EventKind, Outcome};
+use stamp_core::event::{Event, EventKind, Outcome};
 use stamp_core::Digest;
 use stamp_deploy::drift::{self, DriftReport};
 use stamp_deploy::quarantine;
@@ -23,6 +30,8 @@ use stamp_deploy::runc::{RuncRuntime, RUNTIME_MOUNT_POINTS};
 use stamp_deploy::runtime::{InstanceState, Runtime};
 use stamp_image::Store;
 use stamp_log::projection::InstanceRow;
+use stamp_log::LogStore;
+use time::OffsetDateTime;
 
 use super::UsageError;
 
@@ -36,12 +45,251 @@ pub fn run(home: Option<&Path>, args: DriftArgs) -> anyhow::Result<u8> {
     let home = crate::settings::home(home, None);
     let store =
         Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;
+    if args.target.is_none() && (args.path.is_none() || args.image.is_none()) {
+        return Err(UsageError(
+            "name an environment or instance, or give --path and --image".into(),
+        )
+        .into());
+    }
+    if args.check_schedule {
+        let target = ScheduleTarget::of(&store, &args)?;
+        let mut recorder = Recorder::open_or_init(&home)?.recorder;
+        let overdue = check_schedule(&mut recorder, &target, args.max_age, None, now()?)?;
+        if overdue.is_none() {
+            eprintln!(
+                "schedule kept: `{}` had a drift run within {}",
+                target.subject,
+                format_duration(args.max_age)
+            );
+        }
+        return Ok(if overdue.is_some() { 1 } else { 0 });
+    }
+    let Some(interval) = args.watch else {
+        return run_once(&home, &store, &args);
+    };
+    let target = ScheduleTarget::of(&store, &args)?;
+    let bound = interval.mul_f64(1.5).min(WEEKLY);
+    let mut worst = 0;
+    let mut run = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        {
+            let mut recorder = Recorder::open_or_init(&home)?.recorder;
+            check_schedule(&mut recorder, &target, bound, Some(interval), now()?)?;
+        }
+        worst = worst.max(run_once(&home, &store, &args)?);
+        run += 1;
+        if args.runs.is_some_and(|runs| run >= runs) {
+            return Ok(worst);
+        }
+        std::thread::sleep(interval.saturating_sub(started.elapsed()));
+    }
+}
+
+fn run_once(home: &Path, store: &Store, args: &DriftArgs) -> anyhow::Result<u8> {
     match (&args.target, &args.path, &args.image) {
-        (Some(target), _, _) => run_instances(&home, &store, target, args.heal, args.format),
-        (None, Some(path), Some(image)) => run_path(&home, &store, path, image, args.format),
+        (Some(target), _, _) => run_instances(home, store, target, args.heal, args.format),
+        (None, Some(path), Some(image)) => run_path(home, store, path, image, args.format),
         _ => Err(
             UsageError("name an environment or instance, or give --path and --image".into()).into(),
         ),
+    }
+}
+
+/// PCI DSS 11.5.2: change detection runs at least weekly.
+const WEEKLY: Duration = Duration::from_secs(7 * 86_400);
+
+/// Name of the control a missed scheduled drift run fails (PCI DSS 11.5.2, 10.7.2).
+pub const CONTROL_CHANGE_DETECTION_SCHEDULE: &str = "change-detection-schedule";
+
+/// Test hook: seconds added to the clock by the schedule check only (never by the events,
+/// which keep the real time), so a test can make the last run look old.
+const NOW_OFFSET_VARIABLE: &str = "STAMP_NOW_OFFSET_SECONDS";
+
+fn now() -> anyhow::Result<OffsetDateTime> {
+    let offset = match std::env::var(NOW_OFFSET_VARIABLE) {
+        Ok(text) => text
+            .parse::<i64>()
+            .map_err(|_| UsageError(format!("{NOW_OFFSET_VARIABLE} must be whole seconds")))?,
+        Err(_) => 0,
+    };
+    Ok(OffsetDateTime::now_utc() + time::Duration::seconds(offset))
+}
+
+/// Which `drift` events count as runs of the target: for an environment or instance, events
+/// about the instance or naming the environment; for a directory, events about that
+/// (canonical) path against that image digest.
+struct ScheduleTarget {
+    subject: String,
+    image: Option<String>,
+}
+
+impl ScheduleTarget {
+    fn of(store: &Store, args: &DriftArgs) -> anyhow::Result<ScheduleTarget> {
+        match (&args.target, &args.path, &args.image) {
+            (Some(target), _, _) => Ok(ScheduleTarget {
+                subject: target.clone(),
+                image: None,
+            }),
+            (None, Some(path), Some(image)) => {
+                let root = path
+                    .canonicalize()
+                    .with_context(|| format!("reading `{}`", path.display()))?;
+                Ok(ScheduleTarget {
+                    subject: root.display().to_string(),
+                    image: Some(store.resolve(image)?.digest.to_string()),
+                })
+            }
+            _ => Err(UsageError(
+                "name an environment or instance, or give --path and --image".into(),
+            )
+            .into()),
+        }
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        let detail = |key: &str| event.details().get(key).and_then(|value| value.as_str());
+        match &self.image {
+            Some(image) => event.subject() == self.subject && detail("image") == Some(image),
+            None => event.subject() == self.subject || detail("env") == Some(&self.subject),
+        }
+    }
+}
+
+/// The log index and time of the target's last `drift` event.
+fn last_run(
+    recorder: &Recorder,
+    target: &ScheduleTarget,
+) -> anyhow::Result<Option<(u64, OffsetDateTime)>> {
+    const PAGE: usize = 1000;
+    let size = recorder.log.size()?;
+    let mut last = None;
+    let mut start = 0;
+    while start < size {
+        let entries = recorder.log.read_entries(start, PAGE)?;
+        if entries.is_empty() {
+            break;
+        }
+        for entry in entries {
+            start = entry.index + 1;
+            let event = Event::from_canonical_bytes(&entry.bytes)
+                .with_context(|| format!("entry {} is not a valid event", entry.index))?;
+            if event.kind() == EventKind::Drift && target.matches(&event) {
+                last = Some((entry.index, event.time()));
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// Record a `control.failure` when the target's last drift run is older than `bound` (or there
+/// never was one and no `interval` is starting now). Returns the failure's log index.
+fn check_schedule(
+    recorder: &mut Recorder,
+    target: &ScheduleTarget,
+    bound: Duration,
+    interval: Option<Duration>,
+    now: OffsetDateTime,
+) -> anyhow::Result<Option<u64>> {
+    let last = last_run(recorder, target)?;
+    let overdue_seconds = match last {
+        Some((_, time)) => {
+            // Event times are whole seconds (truncated): allow that second.
+            let elapsed = ((now - time).as_seconds_f64() - 1.0).max(0.0);
+            if elapsed <= bound.as_secs_f64() {
+                return Ok(None);
+            }
+            Some((elapsed - bound.as_secs_f64()).ceil() as u64)
+        }
+        // A watch starting with no earlier run begins the schedule now.
+        None if interval.is_some() => return Ok(None),
+        None => None,
+    };
+    let mut event = recorder
+        .event(EventKind::ControlFailure, Outcome::Failure, &target.subject)
+        .detail("control", CONTROL_CHANGE_DETECTION_SCHEDULE)
+        .detail("pci", vec!["11.5.2", "10.7.2"])
+        .detail(
+            "command",
+            if interval.is_some() {
+                "drift --watch"
+            } else {
+                "drift --check-schedule"
+            },
+        )
+        .detail("last_run_index", last.map(|(index, _)| index))
+        .detail(
+            "last_run_time",
+            last.map(|(_, time)| {
+                time.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            }),
+        )
+        .detail("max_age_seconds", bound.as_secs())
+        .detail("overdue_seconds", overdue_seconds);
+    if let Some(interval) = interval {
+        event = event.detail("expected_interval_seconds", interval.as_secs());
+    }
+    if let Some(image) = &target.image {
+        event = event.detail("image", image.clone());
+    }
+    let index = recorder.append(event)?;
+    match last {
+        Some((last_index, _)) => eprintln!(
+            "control failure: the last drift run of `{}` (log entry {last_index}) is {} overdue (allowed {}); recorded as log entry {index}",
+            target.subject,
+            format_duration(Duration::from_secs(overdue_seconds.unwrap_or(0))),
+            format_duration(bound)
+        ),
+        None => eprintln!(
+            "control failure: `{}` has no recorded drift run; recorded as log entry {index}",
+            target.subject
+        ),
+    }
+    Ok(Some(index))
+}
+
+/// Parse a duration written as a whole number with one suffix: `s`, `m`, `h` or `d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}`: expected a number with s, m, h or d (like 30s or 1h)"
+            ))
+        }
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a number with s, m, h or d (like 30s or 1h)"))?;
+    number
+        .checked_mul(scale)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+/// A watch interval: a [`parse_duration`] of at least one second.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_secs(1) {
+        return Err(format!("`{text}`: the interval must be at least 1s"));
+    }
+    Ok(interval)
+}
+
+fn format_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        0 => "0s".into(),
+        _ if seconds % 86_400 == 0 => format!("{}d", seconds / 86_400),
+        _ if seconds % 3_600 == 0 => format!("{}h", seconds / 3_600),
+        _ if seconds % 60 == 0 => format!("{}m", seconds / 60),
+        _ => format!("{seconds}s"),
     }
 }
 
@@ -350,4 +598,31 @@ fn render(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_intervals_parse_with_their_suffix_and_at_least_one_second() {
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3_600)));
+        assert_eq!(parse_interval("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "0s",
+            "",
+            "10",
+            "1w",
+            "h",
+            "-1s",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(5_400)), "90m");
+    }
 }

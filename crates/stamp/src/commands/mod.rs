@@ -7,7 +7,7 @@ mod check;
 mod db;
 mod demo;
 mod deploy;
-mod drift;
+pub(crate) mod drift;
 mod except;
 mod gate;
 mod images;

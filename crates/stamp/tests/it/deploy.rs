@@ -911,6 +911,27 @@ fn drift_of_a_running_instance_sees_host_tampering_but_not_its_writable_paths() 
         stamp_deploy::runtime::InstanceState::Stopped
     );
 
+    // The environment's schedule: its runs (of any instance in it) keep it on time.
+    let output = site.run(&["drift", "dev", "--check-schedule"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let output = site.run(&["drift", "dev", "--watch", "1s", "--runs", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let failures = site.json(&[
+        "log",
+        "show",
+        "--kind",
+        "control.failure",
+        "--format",
+        "json",
+    ]);
+    let missed = failures
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["event"]["details"]["control"] == "change-detection-schedule")
+        .count();
+    assert_eq!(missed, 0, "{failures:#}");
+
     let replay = site.json(&["log", "replay", "--format", "json"]);
     assert_eq!(replay["identical"], true, "{replay:#}");
 }
@@ -1232,4 +1253,133 @@ fn promotion_needs_a_healthy_run_in_the_source_environment_and_gates_deploys() {
     ));
     let replay = site.json(&["log", "replay", "--format", "json"]);
     assert_eq!(replay["identical"], true, "{replay:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The drift schedule (PCI DSS 11.5.2 at least weekly; a missed run is a control failure, 10.7.2).
+
+impl Fixture {
+    fn schedule_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "drift",
+            "--path",
+            self.rootfs.to_str().unwrap(),
+            "--image",
+            "drift-fixture:v1",
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    fn schedule_failures(&self) -> Vec<serde_json::Value> {
+        json(
+            self.dir.path(),
+            &[
+                "log",
+                "show",
+                "--kind",
+                "control.failure",
+                "--format",
+                "json",
+            ],
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["event"].clone())
+        .filter(|event| event["details"]["control"] == "change-detection-schedule")
+        .collect()
+    }
+}
+
+#[test]
+fn drift_watch_runs_on_its_interval_and_records_each_run() {
+    let fixture = fixture();
+    let started = std::time::Instant::now();
+    let output = stamp(
+        fixture.dir.path(),
+        &fixture.schedule_args(&["--watch", "1s", "--runs", "2"]),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let events = fixture.drift_events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert!(events
+        .iter()
+        .all(|event| event["details"]["drifted"] == false));
+    // The first run began the schedule; the second was on time.
+    assert!(fixture.schedule_failures().is_empty());
+}
+
+#[test]
+fn drift_schedule_check_records_a_control_failure_only_when_overdue() {
+    let fixture = fixture();
+    // Never run: overdue.
+    let output = stamp(
+        fixture.dir.path(),
+        &fixture.schedule_args(&["--check-schedule"]),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(fixture.schedule_failures().len(), 1);
+
+    // A fresh run: the check passes and records nothing.
+    let (output, _) = fixture.drift();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let output = stamp(
+        fixture.dir.path(),
+        &fixture.schedule_args(&["--check-schedule"]),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(fixture.schedule_failures().len(), 1);
+
+    // Eight days later (the test hook shifts the schedule check's clock): exactly one failure.
+    let output = stamp(
+        fixture.dir.path(),
+        &fixture.schedule_args(&["--check-schedule", "--max-age", "7d"]),
+        &[("STAMP_NOW_OFFSET_SECONDS", "691200")],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let failures = fixture.schedule_failures();
+    assert_eq!(failures.len(), 2, "{failures:#?}");
+    let details = &failures[1]["details"];
+    assert_eq!(details["pci"], serde_json::json!(["11.5.2", "10.7.2"]));
+    assert_eq!(details["max_age_seconds"], 604_800);
+    assert!(details["last_run_index"].as_u64().is_some(), "{details:#}");
+    assert!(details["last_run_time"].as_str().is_some(), "{details:#}");
+    let overdue = details["overdue_seconds"].as_u64().unwrap();
+    assert!((86_390..=86_500).contains(&overdue), "{details:#}");
+
+    // A watch starting after that gap records the missed run before its own.
+    let output = stamp(
+        fixture.dir.path(),
+        &fixture.schedule_args(&["--watch", "1h", "--runs", "1"]),
+        &[("STAMP_NOW_OFFSET_SECONDS", "7200")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let failures = fixture.schedule_failures();
+    assert_eq!(failures.len(), 3, "{failures:#?}");
+    assert_eq!(failures[2]["details"]["expected_interval_seconds"], 3_600);
+    assert_eq!(fixture.drift_events().len(), 2);
+}
+
+#[test]
+fn drift_schedule_usage_errors_exit_2() {
+    let fixture = fixture();
+    for extra in [
+        &["--watch", "0s"][..],
+        &["--watch", "1w"],
+        &["--runs", "2"],
+        &["--max-age", "1d"],
+    ] {
+        let output = stamp(fixture.dir.path(), &fixture.schedule_args(extra), &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            describe(&output)
+        );
+    }
 }
