@@ -15,7 +15,8 @@ use stamp_core::{Digest, Sha256Writer};
 use crate::manifest::FileManifest;
 use crate::oci::{
     Descriptor, ImageConfiguration, ImageIndex, ImageManifest, ANNOTATION_REF_NAME,
-    ANNOTATION_STAMP_NAME, JSON_DOCUMENT_BYTES_MAX, MEDIA_TYPE_MANIFEST,
+    ANNOTATION_STAMP_NAME, JSON_DOCUMENT_BYTES_MAX, MEDIA_TYPE_DOCKER_LAYER_GZIP,
+    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST,
 };
 
 /// Why the store could not do what was asked.
@@ -50,6 +51,8 @@ pub enum StoreError {
     UnknownImage(String),
     #[error("`{reference}` matches {count} images; give the full digest")]
     AmbiguousImage { reference: String, count: usize },
+    #[error("layer {layer} has media type `{media_type}`, which stamp cannot read (gzip or plain tar layers only)")]
+    LayerMediaType { layer: Digest, media_type: String },
     #[error("no file manifest for image {0}")]
     NoFileManifest(Digest),
 }
@@ -195,6 +198,29 @@ impl Store {
             });
         }
         Ok(size)
+    }
+
+    /// Open a layer's tar stream: the blob is checked against its digest first, then read
+    /// through gzip or as plain tar according to its media type. Every reader of layers
+    /// (unpack, inventory, card-number scan) opens them here.
+    pub fn open_layer(&self, layer: &Descriptor) -> Result<Box<dyn Read>, StoreError> {
+        let gzip = match layer.media_type.as_str() {
+            MEDIA_TYPE_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => true,
+            MEDIA_TYPE_LAYER_TAR => false,
+            other => {
+                return Err(StoreError::LayerMediaType {
+                    layer: layer.digest,
+                    media_type: other.to_string(),
+                })
+            }
+        };
+        self.verify_blob(&layer.digest)?;
+        let file = io::BufReader::with_capacity(1 << 20, self.open_blob(&layer.digest)?);
+        Ok(if gzip {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        })
     }
 
     /// Read a small blob (a JSON document) and verify its digest.

@@ -24,7 +24,6 @@ use sha2::{Digest as _, Sha256};
 use stamp_core::Digest;
 
 use crate::layer::{classify, Change, DuplicateCheck, EntryError};
-use crate::oci::{MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR};
 use crate::path::ImagePath;
 use crate::store::{Store, StoreError};
 use crate::tar::{EntryKind, Header, ReadLimits, ReadTarError, TarReader};
@@ -126,8 +125,6 @@ pub enum UnpackError {
         expected: Digest,
         actual: Digest,
     },
-    #[error("layer {layer} has unsupported media type `{media_type}`")]
-    MediaType { layer: Digest, media_type: String },
     #[error("image config lists {diff_ids} diff_ids for {layers} layers")]
     LayerCount { layers: usize, diff_ids: usize },
     #[error(transparent)]
@@ -164,23 +161,7 @@ pub fn unpack_image(
     }
     let mut unpacker = Unpacker::create(destination, options)?;
     for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
-        let gzip = match layer.media_type.as_str() {
-            MEDIA_TYPE_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => true,
-            MEDIA_TYPE_LAYER_TAR => false,
-            other => {
-                return Err(UnpackError::MediaType {
-                    layer: layer.digest,
-                    media_type: other.to_string(),
-                })
-            }
-        };
-        store.verify_blob(&layer.digest)?;
-        let file = io::BufReader::with_capacity(1 << 20, store.open_blob(&layer.digest)?);
-        let reader: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::GzDecoder::new(file))
-        } else {
-            Box::new(file)
-        };
+        let reader = store.open_layer(layer)?;
         unpacker.apply_layer(layer.digest, Some(*diff_id), reader)?;
     }
     unpacker.finish()

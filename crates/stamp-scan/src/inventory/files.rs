@@ -6,10 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
 use stamp_core::Digest;
 use stamp_image::layer::{classify, Change};
-use stamp_image::oci::{MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR};
 use stamp_image::store::StoreError;
 use stamp_image::tar::{EntryKind, ReadLimits, ReadTarError, TarReader};
 use stamp_image::Store;
@@ -74,8 +72,6 @@ pub struct Files {
 pub enum ReadFilesError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("layer {layer} has media type `{media_type}`, which stamp cannot read")]
-    MediaType { layer: Digest, media_type: String },
     #[error("layer {layer}: not a valid tar stream")]
     Tar {
         layer: Digest,
@@ -89,8 +85,6 @@ pub enum ReadFilesError {
         #[source]
         source: stamp_image::layer::EntryError,
     },
-    #[error("layer {layer}: the blob's digest is {actual}")]
-    LayerDigest { layer: Digest, actual: Digest },
     #[error("reading layer {layer}")]
     Read {
         layer: Digest,
@@ -103,20 +97,6 @@ pub enum ReadFilesError {
         #[source]
         source: io::Error,
     },
-}
-
-/// Hashes what passes through.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buffer)?;
-        self.hasher.update(&buffer[..read]);
-        Ok(read)
-    }
 }
 
 impl Files {
@@ -184,40 +164,7 @@ impl Files {
         let manifest = store.read_manifest(digest)?;
         let mut files = Files::default();
         for layer in &manifest.layers {
-            let gzip = match layer.media_type.as_str() {
-                MEDIA_TYPE_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => true,
-                MEDIA_TYPE_LAYER_TAR => false,
-                other => {
-                    return Err(ReadFilesError::MediaType {
-                        layer: layer.digest,
-                        media_type: other.to_string(),
-                    })
-                }
-            };
-            let mut blob = Hashing {
-                inner: io::BufReader::with_capacity(1 << 20, store.open_blob(&layer.digest)?),
-                hasher: Sha256::new(),
-            };
-            {
-                let reader: Box<dyn Read + '_> = if gzip {
-                    Box::new(flate2::read::GzDecoder::new(&mut blob))
-                } else {
-                    Box::new(&mut blob)
-                };
-                files.apply_layer(layer.digest, reader)?;
-            }
-            // The digest covers the whole blob, including what follows the tar end marker.
-            io::copy(&mut blob, &mut io::sink()).map_err(|source| ReadFilesError::Read {
-                layer: layer.digest,
-                source,
-            })?;
-            let actual = Digest::from_bytes(blob.hasher.finalize().into());
-            if actual != layer.digest {
-                return Err(ReadFilesError::LayerDigest {
-                    layer: layer.digest,
-                    actual,
-                });
-            }
+            files.apply_layer(layer.digest, store.open_layer(layer)?)?;
         }
         Ok(files)
     }

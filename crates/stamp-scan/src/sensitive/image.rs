@@ -3,11 +3,10 @@
 //! whites out is still scanned, and marked as hidden), then the configuration's `Env`.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::Read;
 
 use stamp_core::Digest;
 use stamp_image::layer::{classify, Change, EntryError};
-use stamp_image::oci::{MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR};
 use stamp_image::path::ImagePath;
 use stamp_image::store::StoreError;
 use stamp_image::tar::{EntryKind, ReadLimits, ReadTarError, TarReader};
@@ -20,8 +19,6 @@ use super::{scan_bytes, scan_content, Location, ScanLimits, ScanProblem, Sensiti
 pub enum ScanImageError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("layer {layer} has media type `{media_type}`, which stamp cannot read")]
-    MediaType { layer: Digest, media_type: String },
     #[error("layer {layer}: not a valid tar stream")]
     Tar {
         layer: Digest,
@@ -78,22 +75,7 @@ pub fn scan_image(
     let mut report = SensitiveReport::default();
     let mut visibility = Visibility::default();
     for layer in &manifest.layers {
-        let gzip = match layer.media_type.as_str() {
-            MEDIA_TYPE_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => true,
-            MEDIA_TYPE_LAYER_TAR => false,
-            other => {
-                return Err(ScanImageError::MediaType {
-                    layer: layer.digest,
-                    media_type: other.to_string(),
-                })
-            }
-        };
-        let blob = io::BufReader::with_capacity(1 << 20, store.open_blob(&layer.digest)?);
-        let reader: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::GzDecoder::new(blob))
-        } else {
-            Box::new(blob)
-        };
+        let reader = store.open_layer(layer)?;
         scan_layer(&mut report, &mut visibility, layer.digest, reader, limits)?;
     }
     let config = store.read_config(&manifest.config.digest)?;

@@ -413,16 +413,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
 
 /// The log index of the newest successful build event of `digest`.
 fn find_build_event(recorder: &crate::recorder::Recorder, digest: &str) -> anyhow::Result<u64> {
-    let size = recorder.log.size()?;
-    let entries = recorder.log.read_entries(0, size as usize)?;
-    entries
-        .iter()
-        .rev()
-        .find_map(|entry| {
-            let event = stamp_core::Event::from_canonical_bytes(&entry.bytes).ok()?;
-            (event.kind() == EventKind::Build && event.subject() == digest).then_some(entry.index)
-        })
-        .context("the build event is missing from the log")
+    let mut found = None;
+    super::signing::scan_events(&recorder.log, |index, event| {
+        if event.kind() == EventKind::Build && event.subject() == digest {
+            found = Some(index);
+        }
+        false
+    })?;
+    found.context("the build event is missing from the log")
 }
 
 /// The demo identity that deploys (role deployer; neither builder nor approver).

@@ -30,7 +30,6 @@ use stamp_deploy::runc::{RuncRuntime, RUNTIME_MOUNT_POINTS};
 use stamp_deploy::runtime::{InstanceState, Runtime};
 use stamp_image::Store;
 use stamp_log::projection::InstanceRow;
-use stamp_log::LogStore;
 use time::OffsetDateTime;
 
 use super::UsageError;
@@ -161,24 +160,13 @@ fn last_run(
     recorder: &Recorder,
     target: &ScheduleTarget,
 ) -> anyhow::Result<Option<(u64, OffsetDateTime)>> {
-    const PAGE: usize = 1000;
-    let size = recorder.log.size()?;
     let mut last = None;
-    let mut start = 0;
-    while start < size {
-        let entries = recorder.log.read_entries(start, PAGE)?;
-        if entries.is_empty() {
-            break;
+    super::signing::scan_events(&recorder.log, |index, event| {
+        if event.kind() == EventKind::Drift && target.matches(event) {
+            last = Some((index, event.time()));
         }
-        for entry in entries {
-            start = entry.index + 1;
-            let event = Event::from_canonical_bytes(&entry.bytes)
-                .with_context(|| format!("entry {} is not a valid event", entry.index))?;
-            if event.kind() == EventKind::Drift && target.matches(&event) {
-                last = Some((entry.index, event.time()));
-            }
-        }
-    }
+        false
+    })?;
     Ok(last)
 }
 

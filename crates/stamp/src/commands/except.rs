@@ -11,7 +11,6 @@ use serde::Serialize;
 use stamp_core::event::{EventKind, Outcome};
 use stamp_core::Digest;
 use stamp_image::Store;
-use stamp_log::LogStore;
 use time::{Date, OffsetDateTime};
 
 use super::signing::{load_acting_key, load_trust_recorded, read_facts};
@@ -23,8 +22,6 @@ use crate::recorder::Recorder;
 pub const REASON_BYTES_MAX: usize = 2048;
 /// Longest finding code or advisory id, in bytes.
 pub const CODE_BYTES_MAX: usize = 128;
-/// Entries read per query while folding the log.
-const PAGE_ENTRIES: usize = 4096;
 
 /// What an exception covers besides its code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -80,54 +77,44 @@ fn parse_date(text: &str) -> Result<Date, time::error::Parse> {
 /// Every exception in the log, requests with their approvals folded in.
 pub fn read_exceptions(log: &stamp_log::SqliteLog) -> anyhow::Result<Vec<Exception>> {
     let mut exceptions: Vec<Exception> = Vec::new();
-    let size = log.size()?;
-    let mut start = 0;
-    while start < size {
-        let entries = log.read_entries(start, PAGE_ENTRIES)?;
-        if entries.is_empty() {
-            break;
+    super::signing::scan_events(log, |index, event| {
+        if event.kind() != EventKind::Exception || event.outcome() != Outcome::Success {
+            return false;
         }
-        for entry in entries {
-            start = entry.index + 1;
-            let event = stamp_core::Event::from_canonical_bytes(&entry.bytes)
-                .with_context(|| format!("log entry {} is not a valid event", entry.index))?;
-            if event.kind() != EventKind::Exception || event.outcome() != Outcome::Success {
-                continue;
+        let details = event.details();
+        let text = |key: &str| details.get(key).and_then(|value| value.as_str());
+        match text("action") {
+            Some("request") => {
+                let scope = match (text("image"), text("package")) {
+                    (Some(image), _) => Scope::Image(image.to_string()),
+                    (None, Some(package)) => Scope::Package(package.to_string()),
+                    _ => return false,
+                };
+                exceptions.push(Exception {
+                    id: event.subject().to_string(),
+                    code: text("code").unwrap_or_default().to_string(),
+                    scope,
+                    reason: text("reason").unwrap_or_default().to_string(),
+                    expires: text("expires").unwrap_or_default().to_string(),
+                    requested_by: event.actor().to_string(),
+                    approved_by: None,
+                    log_index: index,
+                });
             }
-            let details = event.details();
-            let text = |key: &str| details.get(key).and_then(|value| value.as_str());
-            match text("action") {
-                Some("request") => {
-                    let scope = match (text("image"), text("package")) {
-                        (Some(image), _) => Scope::Image(image.to_string()),
-                        (None, Some(package)) => Scope::Package(package.to_string()),
-                        _ => continue,
-                    };
-                    exceptions.push(Exception {
-                        id: event.subject().to_string(),
-                        code: text("code").unwrap_or_default().to_string(),
-                        scope,
-                        reason: text("reason").unwrap_or_default().to_string(),
-                        expires: text("expires").unwrap_or_default().to_string(),
-                        requested_by: event.actor().to_string(),
-                        approved_by: None,
-                        log_index: entry.index,
-                    });
-                }
-                Some("approve") => {
-                    if let Some(exception) = exceptions
-                        .iter_mut()
-                        .find(|exception| exception.id == event.subject())
-                    {
-                        if exception.requested_by != event.actor() {
-                            exception.approved_by = Some(event.actor().to_string());
-                        }
+            Some("approve") => {
+                if let Some(exception) = exceptions
+                    .iter_mut()
+                    .find(|exception| exception.id == event.subject())
+                {
+                    if exception.requested_by != event.actor() {
+                        exception.approved_by = Some(event.actor().to_string());
                     }
                 }
-                _ => {}
             }
+            _ => {}
         }
-    }
+        false
+    })?;
     Ok(exceptions)
 }
 

@@ -103,7 +103,6 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 | UnpackError::Tar { .. }
                 | UnpackError::LayerTooLarge { .. }
                 | UnpackError::DiffId { .. }
-                | UnpackError::MediaType { .. }
                 | UnpackError::LayerCount { .. } => return 1,
                 _ => {}
             }
@@ -113,7 +112,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 StoreError::UnknownImage(_)
                 | StoreError::AmbiguousImage { .. }
                 | StoreError::Missing(_) => return 2,
-                StoreError::BlobCorrupt { .. } => return 1,
+                StoreError::BlobCorrupt { .. } | StoreError::LayerMediaType { .. } => return 1,
                 _ => {}
             }
         }
@@ -331,10 +330,9 @@ fn scan_exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             | ReadFilesError::Store(StoreError::AmbiguousImage { .. })
             | ReadFilesError::Store(StoreError::Missing(_)) => 2,
             ReadFilesError::Store(StoreError::BlobCorrupt { .. })
-            | ReadFilesError::MediaType { .. }
+            | ReadFilesError::Store(StoreError::LayerMediaType { .. })
             | ReadFilesError::Tar { .. }
-            | ReadFilesError::Entry { .. }
-            | ReadFilesError::LayerDigest { .. } => 1,
+            | ReadFilesError::Entry { .. } => 1,
             ReadFilesError::Directory { .. } => 2,
             _ => 3,
         });

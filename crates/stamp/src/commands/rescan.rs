@@ -15,9 +15,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use stamp_core::event::{EventKind, Outcome};
-use stamp_core::Event;
 use stamp_image::Store;
-use stamp_log::LogStore;
 use stamp_scan::cvss::Severity;
 use stamp_scan::inventory::{self, Files};
 use stamp_scan::osv::import::parse_time;
@@ -28,9 +26,6 @@ use super::db::{database_path, record_stale, staleness, CONTROL_VULNDB_FRESHNESS
 use crate::cli::{OutputFormat, RescanArgs};
 use crate::recorder::Recorder;
 
-/// Entries read from the log at a time.
-const PAGE_ENTRIES: usize = 10_000;
-
 /// What the log says about images: which are in use, and which advisories each already had.
 #[derive(Default)]
 struct Known {
@@ -40,52 +35,42 @@ struct Known {
 
 fn read_known(recorder: &Recorder) -> anyhow::Result<Known> {
     let mut known = Known::default();
-    let size = recorder.log.size()?;
-    let mut start = 0;
-    while start < size {
-        let entries = recorder.log.read_entries(start, PAGE_ENTRIES)?;
-        if entries.is_empty() {
-            break;
-        }
-        for entry in entries {
-            start = entry.index + 1;
-            let event = Event::from_canonical_bytes(&entry.bytes)
-                .with_context(|| format!("entry {} is not a valid event", entry.index))?;
-            let subject = event.subject().to_string();
-            let strings = |key: &str| -> Vec<String> {
-                event
-                    .details()
-                    .get(key)
-                    .and_then(|value| value.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|value| value.as_str().map(str::to_string))
-                    .collect()
-            };
-            match event.kind() {
-                EventKind::Approve | EventKind::Promote | EventKind::Deploy
-                    if event.outcome() == Outcome::Success =>
-                {
-                    known.in_use.insert(subject);
-                }
-                EventKind::Gate => {
-                    known
-                        .names
-                        .entry(subject)
-                        .or_default()
-                        .extend(strings("vulnerability_names"));
-                }
-                EventKind::Rescan => {
-                    let names = known.names.entry(subject).or_default();
-                    if let Some(id) = event.details().get("id").and_then(|id| id.as_str()) {
-                        names.insert(id.to_string());
-                    }
-                    names.extend(strings("aliases"));
-                }
-                _ => {}
+    super::signing::scan_events(&recorder.log, |_, event| {
+        let subject = event.subject().to_string();
+        let strings = |key: &str| -> Vec<String> {
+            event
+                .details()
+                .get(key)
+                .and_then(|value| value.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|value| value.as_str().map(str::to_string))
+                .collect()
+        };
+        match event.kind() {
+            EventKind::Approve | EventKind::Promote | EventKind::Deploy
+                if event.outcome() == Outcome::Success =>
+            {
+                known.in_use.insert(subject);
             }
+            EventKind::Gate => {
+                known
+                    .names
+                    .entry(subject)
+                    .or_default()
+                    .extend(strings("vulnerability_names"));
+            }
+            EventKind::Rescan => {
+                let names = known.names.entry(subject).or_default();
+                if let Some(id) = event.details().get("id").and_then(|id| id.as_str()) {
+                    names.insert(id.to_string());
+                }
+                names.extend(strings("aliases"));
+            }
+            _ => {}
         }
-    }
+        false
+    })?;
     Ok(known)
 }
 
