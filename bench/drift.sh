@@ -3,13 +3,19 @@
 # limit `find | xargs -P2 openssl dgst -sha256`, on the same tree.
 #
 # Usage: bench/drift.sh [ROUNDS]        (default 3; build stamp first: cargo build --release)
+#        TREE=/tmp/stamp-bench/usr bench/drift.sh 5     (the full-size run on a copy of /usr)
 #
 # Environment:
-#   BENCH_DIR   work directory (default /tmp/stamp-bench/drift): the store, the unpacked root
-#               filesystem and AIDE's database; kept between runs (a `.complete` marker)
+#   BENCH_DIR   work directory (default /tmp/stamp-bench/drift, or /tmp/stamp-bench/drift-full
+#               with TREE): the binary copy, the store, the unpacked root filesystem and AIDE's
+#               database; kept between runs (a `.complete` marker naming the tree)
 #   TREE_BASE   a directory holding `tree/` and the `stamp.toml` that builds it into /opt/tree
 #               (default /tmp/stamp-bench/build/large, made by bench/build.sh)
-#   STAMP       the stamp binary (default target/release/stamp of this checkout)
+#   TREE        instead of TREE_BASE: any directory (e.g. a `cp -a` copy of /usr, made once
+#               with `cp -a /usr /tmp/stamp-bench/usr`); the script writes the `stamp.toml`
+#               that builds it into /opt/tree under BENCH_DIR
+#   STAMP       the stamp binary (default target/release/stamp of this checkout); copied into
+#               BENCH_DIR first, so that a rebuild by someone else cannot change it mid-run
 #
 # Setup (once): `stamp build` the tree into an image, `stamp unpack` it into ROOT (so ROOT
 # holds exactly the image's files, with its owners and modes), and `aide --init` over ROOT with
@@ -26,9 +32,15 @@ repo=$(dirname "$here")
 source "$here/common.sh"
 
 rounds=${1:-3}
-work=${BENCH_DIR:-/tmp/stamp-bench/drift}
-tree_base=${TREE_BASE:-/tmp/stamp-bench/build/large}
-stamp=${STAMP:-$repo/target/release/stamp}
+tree=${TREE:-}
+if [[ -n $tree ]]; then
+    work=${BENCH_DIR:-/tmp/stamp-bench/drift-full}
+    tree_base=$work/spec
+else
+    work=${BENCH_DIR:-/tmp/stamp-bench/drift}
+    tree_base=${TREE_BASE:-/tmp/stamp-bench/build/large}
+fi
+stamp_built=${STAMP:-$repo/target/release/stamp}
 
 require aide "apt-get install aide"
 require openssl "apt-get install openssl"
@@ -37,12 +49,31 @@ if [[ ! -x /usr/bin/time ]]; then
     echo "hint: apt-get install time" >&2
     exit 2
 fi
-if [[ ! -x $stamp ]]; then
-    echo "error: no stamp binary at \`$stamp\`" >&2
+if [[ ! -x $stamp_built ]]; then
+    echo "error: no stamp binary at \`$stamp_built\`" >&2
     echo "hint: run \`cargo build --release\` in $repo (or set STAMP)" >&2
     exit 2
 fi
-if [[ ! -d $tree_base/tree || ! -f $tree_base/stamp.toml ]]; then
+if [[ -n $tree ]]; then
+    if [[ ! -d $tree || $tree != /* ]]; then
+        echo "error: TREE=\`$tree\` is not an absolute path to a directory" >&2
+        echo "hint: cp -a /usr /tmp/stamp-bench/usr, then TREE=/tmp/stamp-bench/usr" >&2
+        exit 2
+    fi
+    mkdir -p "$tree_base"
+    cat >"$tree_base/stamp.toml" <<TOML
+[image]
+name = "bench"
+source_date_epoch = 1700000000
+
+[base]
+scratch = true
+
+[[layers]]
+name = "tree"
+files = [{ src = "$tree", dest = "/opt/tree" }]
+TOML
+elif [[ ! -d $tree_base/tree || ! -f $tree_base/stamp.toml ]]; then
     echo "error: no tree at \`$tree_base/tree\` with its \`stamp.toml\`" >&2
     echo "hint: run bench/build.sh once (it makes the large tree), or set TREE_BASE" >&2
     exit 2
@@ -50,12 +81,17 @@ fi
 
 home=$work/.stamp
 root=$work/root
+source_name=${tree:-$tree_base}
+mkdir -p "$work/bin"
+cp "$stamp_built" "$work/bin/stamp"
+stamp=$work/bin/stamp
 
 setup() {
-    if [[ -e $work/.complete ]]; then
+    # An empty marker is from before markers named the tree: the default tree.
+    if [[ -e $work/.complete && ($(cat "$work/.complete") == "$source_name" || (-z $tree && ! -s $work/.complete)) ]]; then
         return
     fi
-    rm -rf "$work"
+    rm -rf "$home" "$root" "$work/aide" "$work/.complete"
     mkdir -p "$work/aide"
     "$stamp" --home "$home" build --spec "$tree_base/stamp.toml" >"$work/build.out"
     "$stamp" --home "$home" unpack bench "$root" >"$work/unpack.out"
@@ -69,7 +105,7 @@ $root Sha
 CONF
     aide --config "$work/aide/aide.conf" --init >"$work/aide/init.out"
     mv "$work/aide/aide.db.new" "$work/aide/aide.db"
-    touch "$work/.complete"
+    echo "$source_name" >"$work/.complete"
 }
 
 warm() {
@@ -98,11 +134,11 @@ timed() {
 mkdir -p "$work"
 echo "# stamp drift benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 machine_facts "$work"
-echo "stamp: $stamp (sha256 $(sha256sum "$stamp" | cut -c1-12), built $(date -u -r "$stamp" +%Y-%m-%dT%H:%M:%SZ))"
+echo "stamp: copy of $stamp_built (sha256 $(sha256sum "$stamp" | cut -c1-12), built $(date -u -r "$stamp_built" +%Y-%m-%dT%H:%M:%SZ))"
 echo "aide: $(aide --version 2>&1 | head -n 1)"
 echo "openssl: $(openssl version)"
 setup
-echo "tree $root (unpacked from the image built from $tree_base): $(du -sm --apparent-size "$root" | cut -f1) MB (apparent), $(find "$root" -type f | wc -l) regular files, $(find "$root" -type d | wc -l) directories, $(find "$root" -type l | wc -l) symlinks"
+echo "tree $root (unpacked from the image built from $source_name): $(du -sm --apparent-size "$root" | cut -f1) MB (apparent), $(find "$root" -type f | wc -l) regular files, $(find "$root" -type d | wc -l) directories, $(find "$root" -type l | wc -l) symlinks"
 echo
 
 stamp_seconds=() aide_seconds=() limit_seconds=()

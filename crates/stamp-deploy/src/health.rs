@@ -1,8 +1,17 @@
-//! The health check: `GET /health` on the instance's loopback port must answer 200 in time.
+//! The health check, polled until it passes or its timeout ends: either `GET PATH` on the
+//! instance's loopback port answers 200, or a command run inside the instance through the
+//! runtime ([`Runtime::exec`]) exits 0.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
+
+pub use stamp_image::spec::HealthProbe;
+
+use crate::runtime::{InstanceSpec, Runtime};
+
+/// Pause between two attempts of a failing check.
+const RETRY_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Most bytes of a health response read (the status line is all that counts).
 pub const HEALTH_RESPONSE_BYTES_MAX: u64 = 64 * 1024;
@@ -38,6 +47,83 @@ pub fn http_ok(port: u16, path: &str, timeout: Duration) -> bool {
         (parts.next(), parts.next()),
         (Some(version), Some(b"200")) if version.starts_with(b"HTTP/1.")
     )
+}
+
+/// Poll `probe` on `spec`'s instance until it passes or `limit` passes. `Err` says what the
+/// last attempt saw (for the failure event).
+pub fn wait_until_healthy(
+    runtime: &dyn Runtime,
+    spec: &InstanceSpec,
+    probe: &HealthProbe,
+    limit: Duration,
+) -> Result<(), String> {
+    match probe {
+        HealthProbe::Http(path) => {
+            if wait_healthy(spec.port, path, limit) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "GET {path} on port {} did not answer 200 within {} ms",
+                    spec.port,
+                    limit.as_millis()
+                ))
+            }
+        }
+        HealthProbe::Command(args) => wait_command_healthy(runtime, &spec.id, args, limit),
+    }
+}
+
+/// Run `args` inside instance `id` until it exits 0 or `limit` passes (each attempt gets what
+/// is left of `limit`).
+pub fn wait_command_healthy(
+    runtime: &dyn Runtime,
+    id: &str,
+    args: &[String],
+    limit: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    // What the last attempt that ran to its end said: when the final attempt is cut off by the
+    // deadline, that is the more useful reason.
+    let mut last_completed: Option<String> = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let outcome = runtime.exec(id, args, left.max(RETRY_INTERVAL));
+        let completed = matches!(&outcome, Ok(outcome) if !outcome.timed_out);
+        let last = match outcome {
+            Ok(outcome) if outcome.code == Some(0) => return Ok(()),
+            Ok(outcome) if outcome.timed_out => {
+                format!(
+                    "`{}` was still running when the time ran out",
+                    args.join(" ")
+                )
+            }
+            // The command's output stays out of the message: it lands in the log, and a
+            // health command may print anything.
+            Ok(outcome) => format!(
+                "`{}` exited {}",
+                args.join(" "),
+                outcome
+                    .code
+                    .map_or_else(|| "by a signal".to_string(), |code| code.to_string()),
+            ),
+            Err(error) => format!("running `{}`: {error}", args.join(" ")),
+        };
+        let last = if completed {
+            last_completed.insert(last).clone()
+        } else {
+            match &last_completed {
+                Some(earlier) => format!("{earlier} (a later attempt was cut off by the timeout)"),
+                None => last,
+            }
+        };
+        if Instant::now() + RETRY_INTERVAL >= deadline {
+            return Err(format!(
+                "health command not passing within {} ms; last attempt: {last}",
+                limit.as_millis()
+            ));
+        }
+        std::thread::sleep(RETRY_INTERVAL);
+    }
 }
 
 /// Poll [`http_ok`] until it holds or `limit` passes; true when healthy.
@@ -79,6 +165,99 @@ mod tests {
         assert!(!http_ok(port, "/health", Duration::from_secs(2)));
         let port = serve_once(b"garbage 200\r\n\r\n");
         assert!(!http_ok(port, "/health", Duration::from_secs(2)));
+    }
+
+    /// A runtime whose `exec` answers from a script of exit codes (the real one, runc, is
+    /// exercised by the CLI's deploy tests).
+    struct Scripted {
+        codes: std::cell::RefCell<Vec<Option<i32>>>,
+        calls: std::cell::Cell<u32>,
+    }
+
+    impl Runtime for Scripted {
+        fn start(&self, _: &InstanceSpec) -> Result<(), crate::runtime::RuntimeError> {
+            unreachable!()
+        }
+        fn stop(&self, _: &str, _: Duration) -> Result<(), crate::runtime::RuntimeError> {
+            unreachable!()
+        }
+        fn state(
+            &self,
+            _: &str,
+        ) -> Result<crate::runtime::InstanceStatus, crate::runtime::RuntimeError> {
+            unreachable!()
+        }
+        fn list(
+            &self,
+        ) -> Result<Vec<crate::runtime::InstanceStatus>, crate::runtime::RuntimeError> {
+            unreachable!()
+        }
+        fn exec(
+            &self,
+            _: &str,
+            _: &[String],
+            _: Duration,
+        ) -> Result<crate::runtime::ExecOutcome, crate::runtime::RuntimeError> {
+            self.calls.set(self.calls.get() + 1);
+            let mut codes = self.codes.borrow_mut();
+            let code = if codes.len() > 1 {
+                codes.remove(0)
+            } else {
+                codes[0]
+            };
+            Ok(crate::runtime::ExecOutcome {
+                code,
+                timed_out: code.is_none(),
+                output: String::new(),
+            })
+        }
+    }
+
+    fn scripted(codes: &[Option<i32>]) -> Scripted {
+        Scripted {
+            codes: std::cell::RefCell::new(codes.to_vec()),
+            calls: std::cell::Cell::new(0),
+        }
+    }
+
+    #[test]
+    fn a_health_command_is_retried_until_it_exits_0() {
+        let runtime = scripted(&[Some(1), None, Some(0)]);
+        let args = vec!["/app/healthcheck".to_string()];
+        wait_command_healthy(&runtime, "dev-0", &args, Duration::from_secs(5)).unwrap();
+        assert_eq!(runtime.calls.get(), 3);
+    }
+
+    #[test]
+    fn a_failing_health_command_fails_with_its_exit_code_after_the_timeout() {
+        let runtime = scripted(&[Some(7)]);
+        let args = vec!["/bin/false".to_string()];
+        let started = Instant::now();
+        let error =
+            wait_command_healthy(&runtime, "dev-0", &args, Duration::from_millis(300)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert!(error.contains("`/bin/false` exited 7"), "{error}");
+        assert!(error.contains("within 300 ms"), "{error}");
+        assert!(runtime.calls.get() >= 2);
+    }
+
+    #[test]
+    fn an_attempt_cut_off_by_the_timeout_does_not_hide_the_exit_code_before_it() {
+        let runtime = scripted(&[Some(3), None]);
+        let args = vec!["/app/healthcheck".to_string()];
+        let error =
+            wait_command_healthy(&runtime, "dev-0", &args, Duration::from_millis(200)).unwrap_err();
+        assert!(
+            error.contains("exited 3 (a later attempt was cut off"),
+            "{error}"
+        );
+        let runtime = scripted(&[None]);
+        let error =
+            wait_command_healthy(&runtime, "dev-0", &args, Duration::from_millis(200)).unwrap_err();
+        assert!(
+            error.contains("still running when the time ran out"),
+            "{error}"
+        );
     }
 
     #[test]

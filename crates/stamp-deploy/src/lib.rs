@@ -1,10 +1,12 @@
 //! Deployment by replacement, and drift detection against the image itself (PCI DSS 6.5.1,
 //! 11.5.2, 12.10.5).
 //!
-//! Owns: the [`runtime::Runtime`] seam (start, stop, state, list) and its local implementation
-//! on the Debian `runc` binary ([`runc`]: OCI runtime-spec 1.0.2 `config.json`, bundles shared
-//! read-only per digest); the rollout that starts new instances, waits for health and then stops
-//! old ones one at a time ([`rollout`]); the HTTP health check ([`health`]); comparing a root
+//! Owns: the [`runtime::Runtime`] seam (start, stop, state, list, exec) and its local
+//! implementation on the Debian `runc` binary ([`runc`]: OCI runtime-spec 1.0.2 `config.json`,
+//! bundles shared read-only per digest, `runc exec` for commands inside an instance); the
+//! rollout that starts new instances, waits for health and then stops old ones one at a time
+//! ([`rollout`]); the health check, HTTP or a command run inside the instance ([`health`]);
+//! comparing a root
 //! filesystem with an image's file manifest while leaving out the image's declared writable
 //! paths, and the canonical hashed form of the difference list a `drift` event records
 //! ([`drift`]); quarantine archives of drifted instances ([`quarantine`]).

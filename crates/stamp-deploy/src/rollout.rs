@@ -128,6 +128,14 @@ mod tests {
         fn list(&self) -> Result<Vec<InstanceStatus>, RuntimeError> {
             Ok(Vec::new())
         }
+        fn exec(
+            &self,
+            _: &str,
+            _: &[String],
+            _: Duration,
+        ) -> Result<crate::runtime::ExecOutcome, RuntimeError> {
+            unreachable!("the rollout itself runs no command")
+        }
     }
 
     fn spec(id: &str) -> InstanceSpec {
@@ -142,6 +150,7 @@ mod tests {
             writable: Vec::new(),
             port: 1,
             labels: Default::default(),
+            health: None,
         }
     }
 

@@ -27,7 +27,8 @@ use stamp_image::oci::ImageConfiguration;
 use stamp_image::{Store, UnpackOptions};
 
 use crate::runtime::{
-    check_instance_id, InstanceSpec, InstanceState, InstanceStatus, Runtime, RuntimeError,
+    check_instance_id, ExecOutcome, InstanceSpec, InstanceState, InstanceStatus, Runtime,
+    RuntimeError, EXEC_OUTPUT_BYTES_MAX,
 };
 
 /// Mount points the runtime spec mounts over besides the writable paths.
@@ -44,6 +45,12 @@ const STOP_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How long to wait for an instance to die after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// How often [`RuncRuntime::exec`] checks whether the command has finished.
+const EXEC_POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Numbers the files of concurrent `exec`s of one process apart.
+static EXEC_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// runc driving bundles below a stamp home directory.
 #[derive(Clone, Debug)]
@@ -242,6 +249,89 @@ impl Runtime for RuncRuntime {
             })?;
         Ok(entries.unwrap_or_default().iter().map(status_of).collect())
     }
+
+    /// `runc exec`: the process takes the instance's `config.json` process settings (user,
+    /// environment, no capabilities, `noNewPrivileges`, rlimits) with `args` as its command.
+    /// Its output goes to a file in the instance directory (removed afterwards); on timeout the
+    /// command (by the pid runc wrote) and runc itself are killed.
+    fn exec(
+        &self,
+        id: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError> {
+        check_instance_id(id)?;
+        let command_text = format!("runc exec {id} {}", args.join(" "));
+        if args.is_empty() {
+            return Err(RuntimeError::Command {
+                command: command_text,
+                stderr: "no command to run".into(),
+            });
+        }
+        let dir = self.instance_dir(id);
+        let sequence = EXEC_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("exec-{}-{sequence}", std::process::id());
+        let pid_path = dir.join(format!("{name}.pid"));
+        let log_path = dir.join(format!("{name}.log"));
+        let write_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RuntimeError::Write { path, source }
+        };
+        let log = fs::File::create(&log_path).map_err(write_error(&log_path))?;
+        let log_copy = log.try_clone().map_err(write_error(&log_path))?;
+        let started = Instant::now();
+        let mut child = self
+            .runc()
+            .arg("exec")
+            .arg("--pid-file")
+            .arg(&pid_path)
+            .arg(id)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_copy)
+            .spawn()
+            .map_err(|source| RuntimeError::Spawn {
+                command: command_text.clone(),
+                source,
+            })?;
+        let wait_error = |source| RuntimeError::Spawn {
+            command: command_text.clone(),
+            source,
+        };
+        let (status, timed_out) = loop {
+            if let Some(status) = child.try_wait().map_err(wait_error)? {
+                break (status, false);
+            }
+            if started.elapsed() >= timeout {
+                // The command first (runc forwards no SIGKILL), then runc.
+                if let Some(pid) = fs::read_to_string(&pid_path)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<i32>().ok())
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+                let _ = child.kill();
+                break (child.wait().map_err(wait_error)?, true);
+            }
+            std::thread::sleep(EXEC_POLL_INTERVAL);
+        };
+        let mut output = Vec::new();
+        if let Ok(file) = fs::File::open(&log_path) {
+            use std::io::Read;
+            let _ = file
+                .take(EXEC_OUTPUT_BYTES_MAX as u64)
+                .read_to_end(&mut output);
+        }
+        let _ = fs::remove_file(&log_path);
+        let _ = fs::remove_file(&pid_path);
+        Ok(ExecOutcome {
+            code: if timed_out { None } else { status.code() },
+            timed_out,
+            output: String::from_utf8_lossy(&output).trim().to_string(),
+        })
+    }
 }
 
 fn wait_stopped(runtime: &RuncRuntime, id: &str, limit: Duration) -> Result<bool, RuntimeError> {
@@ -336,6 +426,7 @@ pub fn instance_spec(
         writable: writable.to_vec(),
         port,
         labels: Default::default(),
+        health: None,
     })
 }
 

@@ -32,6 +32,9 @@ pub struct InstanceSpec {
     pub port: u16,
     /// Labels kept with the instance (environment, deploy index, …).
     pub labels: BTreeMap<String, String>,
+    /// The health check the instance was deployed with (kept so `stamp status` asks the same);
+    /// `None`: `GET /health`.
+    pub health: Option<stamp_image::spec::HealthProbe>,
 }
 
 /// Longest instance id accepted (runc and Kubernetes both take names this long).
@@ -90,7 +93,27 @@ pub enum RuntimeError {
     },
 }
 
+/// What a command run inside an instance did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// The exit code; `None` when the command was killed (by the timeout or a signal).
+    pub code: Option<i32>,
+    /// The command ran past its timeout and was killed.
+    pub timed_out: bool,
+    /// The start of what it printed (stdout and stderr), at most [`EXEC_OUTPUT_BYTES_MAX`].
+    pub output: String,
+}
+
+/// Most bytes of a command's output kept in an [`ExecOutcome`].
+pub const EXEC_OUTPUT_BYTES_MAX: usize = 2048;
+
 /// Runs instances of images.
+///
+/// Everything here names instances by id and images by digest, never by host path, so the
+/// trait fits a Kubernetes runtime too: `start` becomes a pod pinned to the digest
+/// (`image@sha256:…`), `stop` a pod deletion with its grace period, `state`/`list` the pod
+/// phase from the API, and `exec` the `pods/exec` subresource (or the pod's exec readiness
+/// probe).
 pub trait Runtime {
     /// Start `spec` detached; returns once the runtime reports it started (not yet healthy).
     fn start(&self, spec: &InstanceSpec) -> Result<(), RuntimeError>;
@@ -100,6 +123,14 @@ pub trait Runtime {
     fn state(&self, id: &str) -> Result<InstanceStatus, RuntimeError>;
     /// Every instance this runtime manages.
     fn list(&self) -> Result<Vec<InstanceStatus>, RuntimeError>;
+    /// Run `args` inside the running instance `id`, as the instance's own user with its
+    /// environment, privileges and limits; kill it once `timeout` passes.
+    fn exec(
+        &self,
+        id: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError>;
 }
 
 /// Check an instance id before it reaches a command line or a path.

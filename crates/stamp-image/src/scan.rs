@@ -9,6 +9,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -35,9 +36,11 @@ pub enum ScanError {
 
 /// Read every path below `root` into manifest entries, in manifest order.
 pub fn scan_tree(root: &Path) -> Result<Vec<FileEntry>, ScanError> {
-    let mut entries = BTreeMap::new();
-    let mut pending = vec![(root.to_path_buf(), Vec::<String>::new())];
-    while let Some((path, components)) = pending.pop() {
+    let mut entries: Vec<FileEntry> = Vec::new();
+    // Indices in `entries` of the regular files, hashed once the walk is done.
+    let mut files: Vec<usize> = Vec::new();
+    let mut pending = vec![(root.to_path_buf(), String::from("/"))];
+    while let Some((path, manifest_path)) = pending.pop() {
         let io_error = |source| ScanError::Io {
             path: path.clone(),
             source,
@@ -45,7 +48,7 @@ pub fn scan_tree(root: &Path) -> Result<Vec<FileEntry>, ScanError> {
         let metadata = fs::symlink_metadata(&path).map_err(io_error)?;
         let file_type = metadata.file_type();
         let mut entry = FileEntry {
-            path: format!("/{}", components.join("/")),
+            path: manifest_path,
             file_type: FileType::File,
             mode: format!("{:04o}", metadata.mode() & 0o7777),
             uid: metadata.uid() as u64,
@@ -63,8 +66,11 @@ pub fn scan_tree(root: &Path) -> Result<Vec<FileEntry>, ScanError> {
                     .file_name()
                     .into_string()
                     .map_err(|_| ScanError::Name(child.path()))?;
-                let mut below = components.clone();
-                below.push(name);
+                let below = if entry.path == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{}/{name}", entry.path)
+                };
                 pending.push((child.path(), below));
             }
         } else if file_type.is_symlink() {
@@ -78,20 +84,7 @@ pub fn scan_tree(root: &Path) -> Result<Vec<FileEntry>, ScanError> {
                     .map_err(|_| ScanError::Name(path.clone()))?,
             );
         } else if file_type.is_file() {
-            let mut hasher = Sha256::new();
-            let mut file = File::open(&path).map_err(io_error)?;
-            let mut buffer = vec![0u8; 256 * 1024];
-            let mut size = 0u64;
-            loop {
-                let read = file.read(&mut buffer).map_err(io_error)?;
-                if read == 0 {
-                    break;
-                }
-                size += read as u64;
-                hasher.update(&buffer[..read]);
-            }
-            entry.size = Some(size);
-            entry.sha256 = Some(hex::encode(hasher.finalize()));
+            files.push(entries.len());
         } else if file_type.is_char_device() || file_type.is_block_device() {
             entry.file_type = if file_type.is_char_device() {
                 FileType::Char
@@ -103,13 +96,115 @@ pub fn scan_tree(root: &Path) -> Result<Vec<FileEntry>, ScanError> {
         } else {
             entry.file_type = FileType::Fifo;
         }
-        let key = components.clone();
-        entries.insert(key, entry);
+        entries.push(entry);
         if entries.len() > SCAN_ENTRIES_MAX {
             return Err(ScanError::TooManyEntries(root.to_path_buf()));
         }
     }
-    Ok(entries.into_values().collect())
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|&index| root.join(entries[index].path.trim_start_matches('/')))
+        .collect();
+    let hashes = hash_files(&paths)?;
+    drop(paths);
+    for (index, (size, sha256)) in files.into_iter().zip(hashes) {
+        entries[index].size = Some(size);
+        entries[index].sha256 = Some(sha256);
+    }
+    entries.sort_unstable_by(|a, b| manifest_order(&a.path, &b.path));
+    Ok(entries)
+}
+
+/// The manifest's order of paths: component by component, which is byte order with the `/`
+/// between components counted below every byte a name can hold (`/a/b` before `/a-b`).
+fn manifest_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |byte: u8| if byte == b'/' { 0 } else { byte };
+    a.bytes().map(key).cmp(b.bytes().map(key))
+}
+
+/// A file's size and SHA-256 (hex), or why it could not be read.
+type Hashed = Result<(u64, String), ScanError>;
+
+/// Most threads hashing file contents at once.
+pub const HASH_THREADS_MAX: usize = 8;
+
+/// Size and SHA-256 (hex) of every file of `files`, in order, hashed on as many threads as the
+/// machine has cores (at most [`HASH_THREADS_MAX`]). Plain scoped threads taking the next file
+/// from a shared counter: the files are independent, so nothing more is needed. The first
+/// error in `files` order is returned.
+fn hash_files(files: &[PathBuf]) -> Result<Vec<(u64, String)>, ScanError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |count| count.get())
+        .clamp(1, HASH_THREADS_MAX)
+        .min(files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Hashed>> = (0..files.len()).map(|_| None).collect();
+    let done: Vec<Vec<(usize, Hashed)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut buffer = vec![0u8; 256 * 1024];
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(index) else {
+                            break;
+                        };
+                        let hashed = hash_file(path, &mut buffer);
+                        let failed = hashed.is_err();
+                        done.push((index, hashed));
+                        if failed {
+                            // Stop taking files; the others finish theirs.
+                            next.store(files.len(), Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("a hashing thread panicked"))
+            .collect()
+    });
+    for (index, hashed) in done.into_iter().flatten() {
+        results[index] = Some(hashed);
+    }
+    let mut hashes = Vec::with_capacity(files.len());
+    for (result, path) in results.into_iter().zip(files) {
+        match result {
+            Some(hashed) => hashes.push(hashed?),
+            // Left out only because another file failed first; report that one.
+            None => {
+                return Err(ScanError::Io {
+                    path: path.clone(),
+                    source: io::Error::other("not hashed: another file could not be read"),
+                })
+            }
+        }
+    }
+    Ok(hashes)
+}
+
+/// Size and SHA-256 (hex) of the file at `path`, read through `buffer`.
+fn hash_file(path: &Path, buffer: &mut [u8]) -> Result<(u64, String), ScanError> {
+    let io_error = |source| ScanError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut hasher = Sha256::new();
+    let mut file = File::open(path).map_err(io_error)?;
+    let mut size = 0u64;
+    loop {
+        let read = file.read(buffer).map_err(io_error)?;
+        if read == 0 {
+            break;
+        }
+        size += read as u64;
+        hasher.update(&buffer[..read]);
+    }
+    Ok((size, hex::encode(hasher.finalize())))
 }
 
 /// One way a tree differs from a manifest.
@@ -209,4 +304,43 @@ pub fn compare(
     }
     differences.sort_by(|a, b| a.path.cmp(&b.path).then(a.code.cmp(b.code)));
     differences
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_is_read_in_component_order_with_every_file_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // Names around `/` in byte order: `-` and `.` sort before it, `0` after.
+        let files = ["a/b", "a-b", "a.c/x", "a0", "a/b0", "a/-/c", "z"];
+        for (number, file) in files.iter().enumerate() {
+            let path = root.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, file.repeat(number * 1000)).unwrap();
+        }
+        std::os::unix::fs::symlink("a0", root.join("link")).unwrap();
+        let entries = scan_tree(root).unwrap();
+        let paths: Vec<&str> = entries.iter().map(|entry| entry.path.as_str()).collect();
+        let mut by_components = paths.clone();
+        by_components.sort_by_key(|path| path.split('/').skip(1).collect::<Vec<_>>());
+        assert_eq!(paths, by_components);
+        assert_eq!(paths[..4], ["/", "/a", "/a/-", "/a/-/c"]);
+        assert_eq!(paths.len(), files.len() + 5);
+        for (number, file) in files.iter().enumerate() {
+            let content = file.repeat(number * 1000);
+            let entry = entries
+                .iter()
+                .find(|entry| entry.path == format!("/{file}"))
+                .unwrap();
+            assert_eq!(entry.size, Some(content.len() as u64), "{file}");
+            let expected = hex::encode(Sha256::digest(content.as_bytes()));
+            assert_eq!(entry.sha256.as_deref(), Some(expected.as_str()), "{file}");
+        }
+        let link = entries.iter().find(|entry| entry.path == "/link").unwrap();
+        assert_eq!(link.target.as_deref(), Some("a0"));
+        assert_eq!(link.sha256, None);
+    }
 }

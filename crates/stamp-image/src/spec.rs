@@ -16,6 +16,14 @@ use toml::Spanned;
 
 use crate::path::ImagePath;
 
+mod check;
+pub use check::{load_check, CheckSpec, AUDIT_FAIL_ON_DEFAULT, AUDIT_FAIL_ON_VALUES};
+mod env;
+pub use env::{
+    parse_timeout, EnvSpec, EnvTarget, HealthProbe, HealthSpec, PortRange, ENV_APPROVALS_MAX,
+    ENV_REPLICAS_MAX, HEALTH_TIMEOUT_DEFAULT,
+};
+
 /// Largest `stamp.toml` accepted.
 pub const SPEC_BYTES_MAX: u64 = 1 << 20;
 
@@ -147,6 +155,10 @@ pub struct Spec {
     pub base: Base,
     pub layers: Vec<LayerSpec>,
     pub config: ConfigSpec,
+    /// `[env.NAME]` tables: where and how each environment runs the image.
+    pub environments: BTreeMap<String, EnvSpec>,
+    /// The `[check]` table: settings of `stamp check`.
+    pub check: CheckSpec,
 }
 
 impl Spec {
@@ -165,6 +177,10 @@ struct RawSpec {
     layers: Vec<RawLayer>,
     #[serde(default)]
     config: RawConfig,
+    #[serde(default)]
+    env: BTreeMap<Spanned<String>, Spanned<env::RawEnv>>,
+    #[serde(default)]
+    check: Option<Spanned<check::RawCheck>>,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +272,13 @@ struct RawConfig {
 
 /// Read and validate the spec at `path`.
 pub fn load(path: &Path) -> Result<Spec, LoadSpecError> {
+    let (text, absolute) = read_spec_file(path)?;
+    Ok(parse(&text, &absolute)?)
+}
+
+/// The text of the spec file at `path` (at most [`SPEC_BYTES_MAX`] bytes) and its absolute
+/// path, which errors name and relative inputs are resolved against.
+pub(crate) fn read_spec_file(path: &Path) -> Result<(String, PathBuf), LoadSpecError> {
     let read_error = |source| LoadSpecError::Read {
         path: path.to_path_buf(),
         source,
@@ -269,7 +292,7 @@ pub fn load(path: &Path) -> Result<Spec, LoadSpecError> {
     }
     let text = std::fs::read_to_string(path).map_err(read_error)?;
     let absolute = std::path::absolute(path).map_err(read_error)?;
-    Ok(parse(&text, &absolute)?)
+    Ok((text, absolute))
 }
 
 /// Validate spec `text` that lives at `path` (used for locations and relative paths).
@@ -364,6 +387,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     }
     exposed_ports.sort();
     exposed_ports.dedup();
+    let environments = env::parse_environments(&raw.env, text, &error_at, &locate)?;
+    let check = check::parse_check(raw.check.as_ref(), &dir, &error_at)?;
 
     Ok(Spec {
         path: path.to_path_buf(),
@@ -390,7 +415,36 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             labels: config.labels.clone(),
             stop_signal: config.stop_signal.clone(),
         },
+        environments,
+        check,
     })
+}
+
+/// Only the `[env.NAME]` tables of the spec at `path`. The whole file is still parsed strictly
+/// (unknown keys and wrong types anywhere are errors), but layer inputs need not exist, so an
+/// environment can be read where the image's inputs were never built.
+pub fn load_environments(path: &Path) -> Result<BTreeMap<String, EnvSpec>, LoadSpecError> {
+    let (text, absolute) = read_spec_file(path)?;
+    Ok(parse_environments_text(&text, &absolute)?)
+}
+
+/// The `[env.NAME]` tables of spec `text` living at `path` (see [`load_environments`]).
+pub fn parse_environments_text(
+    text: &str,
+    path: &Path,
+) -> Result<BTreeMap<String, EnvSpec>, SpecError> {
+    let locate = |offset: usize| location_of(text, path, offset);
+    let error_at = |offset: usize, message: String| SpecError {
+        location: locate(offset),
+        message,
+        hint: None,
+    };
+    let raw: RawSpec = toml::from_str(text).map_err(|error| SpecError {
+        location: locate(error.span().map(|span| span.start).unwrap_or(0)),
+        message: error.message().trim_end().to_string(),
+        hint: Some("see docs/stamp-toml.md for every key stamp.toml accepts".to_string()),
+    })?;
+    env::parse_environments(&raw.env, text, &error_at, &locate)
 }
 
 fn parse_base(

@@ -164,10 +164,16 @@ pub enum Command {
     /// revoked, has a passing gate verdict (`stamp check`), every attached attestation
     /// verifies, and the environment's required approvals come from distinct identities other
     /// than the builder, each recorded in the log, and, when ENV has `promote_from`, the
-    /// digest was promoted to ENV (`stamp promote`). Then starts --replicas new instances (each
-    /// on its own port from --port, `PORT` in its environment), waits for `GET /health`, and
-    /// stops the old instances one at a time. Events: instance.start, instance.stop, deploy.
-    /// IMAGE defaults to what the environment runs now.
+    /// digest ran healthy in the source environment and was promoted to ENV (`stamp promote`).
+    /// Then starts the new instances (each on its own port, `PORT` in its environment), waits
+    /// for each to pass the health check, and stops the old instances one at a time. Events:
+    /// instance.start, instance.stop, deploy. IMAGE defaults to what the environment runs now.
+    ///
+    /// Settings come from the `[env.ENV]` table of stamp.toml (--spec, default ./stamp.toml):
+    /// replicas, port or port range, health (`http` path or `command` run inside the instance,
+    /// with a timeout), promote_from, approvals (the higher of it and the trust file's count
+    /// applies), writable paths. Flags override the table for one run; the deploy event records
+    /// the settings used, the table's SHA-256 and the overrides. Roles stay in the trust file.
     Deploy(DeployArgs),
     /// Show environments and their instances: digests, state, health and endpoints
     Status(StatusArgs),
@@ -175,14 +181,32 @@ pub enum Command {
     ///
     /// Refused (exit 1, and a failed `promote` event naming the reason) when the image is
     /// revoked, lacks the approvals ENV requires (counted as `stamp deploy` counts them), or,
-    /// when ENV has `promote_from = "SOURCE"` in the trust file, never ran healthy in SOURCE
-    /// (a successful `instance.start`, `deploy` or `rollback` of it there). `stamp deploy ENV`
-    /// takes only promoted digests when ENV has `promote_from`.
+    /// when ENV has `promote_from = "SOURCE"` (in the trust file or in `[env.ENV]` of
+    /// stamp.toml), never ran healthy in SOURCE (no successful `deploy` or `rollback` of it
+    /// there listing instances, each of which passed its health check). `stamp deploy ENV`
+    /// takes only promoted digests that ran healthy in SOURCE when ENV has `promote_from`.
     Promote(PromoteArgs),
     /// Redeploy the digest an environment ran before its current one (a `rollback` event)
     Rollback(RollbackArgs),
     /// Revoke an image: every later deploy of it is refused (a `revoke` event)
     Revoke(RevokeArgs),
+    /// Export the assessor's evidence pack for a period (PCI DSS requirement index)
+    ///
+    /// Writes a directory (or, for a path ending in `.tar.gz`, a deterministic archive) with
+    /// `index.html`, `evidence.json` (schema in docs/evidence.md), every event of the period
+    /// with its inclusion proof, the period's checkpoints with consistency proofs, the
+    /// attestations, the trust file, drift runs, `VERIFY.md`, `SHA256SUMS` and `pack.sig.json`
+    /// (signed by the acting identity). The export is itself an `evidence.export` event,
+    /// recorded before the pack's checkpoint is read, so the pack proves its own export.
+    Evidence(EvidenceArgs),
+    /// Verify an evidence pack offline with nothing but the public keys
+    ///
+    /// Checks the signature over SHA256SUMS and every file's digest, that the pack's keys are
+    /// the given ones, the checkpoint signatures, every inclusion and consistency proof, that
+    /// no entry of the period is missing or out of order, every attestation, and that every
+    /// requirement status recomputes from the included events. Exit 0 verified, 1 naming each
+    /// failure. Needs no store.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,15 +215,21 @@ pub struct DeployArgs {
     pub env: String,
     /// Image: `name[:tag]`, `name@sha256:…`, `sha256:…` or a digest prefix of 12+ characters
     pub image: Option<String>,
-    /// Instances to run
-    #[arg(long, default_value_t = 1)]
-    pub replicas: u32,
+    /// The stamp.toml whose `[env.ENV]` table gives replicas, ports, health check, promotion
+    /// rule, approvals and writable paths (default: ./stamp.toml when it exists)
+    #[arg(long, value_name = "PATH")]
+    pub spec: Option<std::path::PathBuf>,
+    /// Instances to run (overrides `replicas` of `[env.ENV]` for this run; default 1)
+    #[arg(long)]
+    pub replicas: Option<u32>,
     /// First port instances serve on (127.0.0.1); each instance takes the next free one
-    #[arg(long, default_value_t = 8080)]
-    pub port: u16,
-    /// How long a new instance has to answer `GET /health` with 200
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    pub health_timeout_ms: u64,
+    /// (overrides `port` of `[env.ENV]` for this run; default 8080)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// How long a new instance has to pass its health check (overrides the `timeout` of
+    /// `[env.ENV]`'s `health` for this run; default 30000)
+    #[arg(long, value_name = "MS")]
+    pub health_timeout_ms: Option<u64>,
     /// Replace instances running a revoked image with the newest approved, gated, unrevoked
     /// digest for ENV (nothing happens when none runs a revoked image)
     #[arg(long, conflicts_with = "image")]
@@ -213,6 +243,10 @@ pub struct DeployArgs {
 pub struct StatusArgs {
     /// Only this environment
     pub env: Option<String>,
+    /// The vulnerability database the running images' exposure is computed against
+    /// (default: `vulndb.db` in the store)
+    #[arg(long, env = "STAMP_VULNDB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -225,6 +259,10 @@ pub struct PromoteArgs {
     /// Environment to promote to (from the trust file)
     #[arg(long, value_name = "ENV")]
     pub to: String,
+    /// The stamp.toml whose `[env.ENV]` may add `promote_from` and `approvals` (default:
+    /// ./stamp.toml when it exists)
+    #[arg(long, value_name = "PATH")]
+    pub spec: Option<std::path::PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -234,15 +272,50 @@ pub struct PromoteArgs {
 pub struct RollbackArgs {
     /// Environment to roll back
     pub env: String,
-    /// Instances to run
-    #[arg(long, default_value_t = 1)]
-    pub replicas: u32,
-    /// First port instances serve on (127.0.0.1)
-    #[arg(long, default_value_t = 8080)]
-    pub port: u16,
-    /// How long a new instance has to answer `GET /health` with 200
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    pub health_timeout_ms: u64,
+    /// The stamp.toml with the `[env.ENV]` table (default: ./stamp.toml when it exists)
+    #[arg(long, value_name = "PATH")]
+    pub spec: Option<std::path::PathBuf>,
+    /// Instances to run (overrides `[env.ENV]` for this run; default 1)
+    #[arg(long)]
+    pub replicas: Option<u32>,
+    /// First port instances serve on (127.0.0.1; overrides `[env.ENV]`; default 8080)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// How long a new instance has to pass its health check (overrides `[env.ENV]`)
+    #[arg(long, value_name = "MS")]
+    pub health_timeout_ms: Option<u64>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvidenceArgs {
+    /// Only this environment's deploys and instances (default: every environment)
+    #[arg(long)]
+    pub env: Option<String>,
+    /// First day (YYYY-MM-DD, UTC) or time (YYYY-MM-DDTHH:MM:SSZ) of the period
+    #[arg(long)]
+    pub from: String,
+    /// Last day (YYYY-MM-DD, the whole day) or time of the period
+    #[arg(long)]
+    pub to: String,
+    /// Where to write the pack: a new or empty directory, or a file ending in `.tar.gz`
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: PathBuf,
+    /// Output format of the summary
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The pack: a directory or a `.tar.gz` written by `stamp evidence`
+    pub pack: PathBuf,
+    /// Your copy of the public keys: a directory with `trust.toml` and `log.pub`, or a
+    /// `trust.toml` with `log.pub` beside it
+    #[arg(long, value_name = "KEYS")]
+    pub trust: PathBuf,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -804,6 +877,10 @@ pub struct CheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
+    /// The stamp.toml whose `[check]` table names user Rego rules (`policies`) and the audit
+    /// threshold (`audit_fail_on`); default: `./stamp.toml` when it exists
+    #[arg(long, value_name = "PATH")]
+    pub spec: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -10,8 +10,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use serde_json::Value;
 use stamp_core::event::{Event, EventKind, Origin, Outcome};
 use stamp_log::{LogStore, NoteSigner, SqliteLog};
+use stamp_scan::pan::find_pans;
 use time::OffsetDateTime;
 
 /// File names inside the store directory.
@@ -130,12 +132,97 @@ impl Recorder {
     /// Append one event; returns its index once it is durable.
     pub fn append(&mut self, event: stamp_core::event::EventBuilder) -> anyhow::Result<u64> {
         let event = event.build().context("building the log event")?;
+        let event = mask_card_numbers(event).context("masking the log event")?;
         let receipt = self
             .log
             .append(&self.signer, std::slice::from_ref(&event))
             .with_context(|| format!("appending a `{}` event to the log", event.kind().as_str()))?;
         Ok(receipt.first_index)
     }
+}
+
+/// Mask every card number typed into an event's free text (a reason, a name, a message)
+/// before it is written, so the log never holds one (PCI DSS 3.3.1, 3.5.1): each keeps its
+/// first six and last four digits, like every other place stamp shows a card number.
+fn mask_card_numbers(event: Event) -> anyhow::Result<Event> {
+    if find_pans(&event.to_canonical_bytes()).is_empty() {
+        return Ok(event);
+    }
+    let mut details = Value::Object(event.details().clone());
+    mask_value(&mut details);
+    let Value::Object(details) = details else {
+        unreachable!("an object stays an object")
+    };
+    let origin = event.origin();
+    let mut builder = Event::builder()
+        .actor(mask_text(event.actor()))
+        .kind(event.kind())
+        .time(event.time())
+        .outcome(event.outcome())
+        .origin(Origin::new(
+            mask_text(&origin.host),
+            mask_text(&origin.process.name),
+            origin.process.pid,
+        ))
+        .subject(mask_text(event.subject()))
+        .details(details);
+    for digest in event.refs() {
+        builder = builder.reference(*digest);
+    }
+    Ok(builder.build()?)
+}
+
+fn mask_value(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = mask_text(text),
+        Value::Number(number) => {
+            let text = number.to_string();
+            let masked = mask_text(&text);
+            if masked != text {
+                *value = Value::String(masked);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_value),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut item) in entries {
+                mask_value(&mut item);
+                map.insert(mask_text(&key), item);
+            }
+        }
+        Value::Null | Value::Bool(_) => {}
+    }
+}
+
+/// `text` with each card number in it replaced by its masked form (separators dropped).
+fn mask_text(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let found = find_pans(bytes);
+    if found.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for pan in found {
+        if pan.offset < copied {
+            continue;
+        }
+        // The number runs from its first digit until it has all its digits; separators
+        // between them are part of it.
+        let mut end = pan.offset;
+        let mut digits = 0;
+        while end < bytes.len() && digits < pan.pan.digits() {
+            if bytes[end].is_ascii_digit() {
+                digits += 1;
+            }
+            end += 1;
+        }
+        out.push_str(&text[copied..pan.offset]);
+        out.push_str(&pan.pan.to_string());
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// The acting identity: `$STAMP_ACTOR`, else `$USER@host`.
@@ -161,5 +248,53 @@ pub fn host_name() -> String {
         "localhost".into()
     } else {
         name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_in_free_text_are_masked_with_their_separators() {
+        assert_eq!(
+            mask_text("refund 4111 1111 1111 1111 and 5500-0000-0000-0004, ticket 42"),
+            "refund 411111******1111 and 550000******0004, ticket 42"
+        );
+        assert_eq!(mask_text("no numbers here: 1234"), "no numbers here: 1234");
+        // Not Luhn-valid: left alone.
+        assert_eq!(mask_text("4111111111111112"), "4111111111111112");
+    }
+
+    #[test]
+    fn an_event_is_written_with_every_card_number_masked() {
+        let mut details = serde_json::Map::new();
+        details.insert(
+            "reason".into(),
+            Value::from("seen 4111111111111111 in a log"),
+        );
+        details.insert("number".into(), serde_json::json!(4111111111111111u64));
+        details.insert(
+            "list".into(),
+            serde_json::json!([{"note": "5500000000000004"}]),
+        );
+        let event = Event::builder()
+            .actor("alice@payments.example")
+            .kind(EventKind::Exception)
+            .time(OffsetDateTime::UNIX_EPOCH)
+            .outcome(Outcome::Success)
+            .origin(Origin::new("ops-1", "stamp", 7))
+            .subject("card 4111111111111111")
+            .details(details)
+            .build()
+            .unwrap();
+        let masked = mask_card_numbers(event).unwrap();
+        let bytes = String::from_utf8(masked.to_canonical_bytes()).unwrap();
+        assert!(!bytes.contains("4111111111111111"), "{bytes}");
+        assert!(!bytes.contains("5500000000000004"), "{bytes}");
+        assert!(bytes.contains("411111******1111"), "{bytes}");
+        assert!(bytes.contains("550000******0004"), "{bytes}");
+        assert_eq!(masked.subject(), "card 411111******1111");
+        assert!(find_pans(bytes.as_bytes()).is_empty());
     }
 }

@@ -8,7 +8,9 @@
 //! short exchange on its own connection, so nothing is lost that a client would not retry.
 //!
 //! Exit codes: 0 after `--help`/`--version`, 2 on a usage error, 3 when the port cannot be
-//! bound or the workers cannot start.
+//! bound or the workers cannot start. `--health` asks the running service on the same port
+//! for `GET /health` (a health check by command: `stamp deploy` runs it inside the instance)
+//! and exits 0 when it answers 200, 1 otherwise.
 
 mod charges;
 mod http;
@@ -44,9 +46,10 @@ const LINGER_BYTES_MAX: usize = 64 * 1024;
 const USAGE: &str = "\
 payments-api: example card-payment HTTP service
 
-usage: payments-api [--port N]
+usage: payments-api [--port N] [--health]
 
   --port N       port to listen on (default: $PORT, else 8080)
+  --health       check the service on that port: exit 0 when GET /health answers 200
   -h, --help     print this help
   -V, --version  print the version
 
@@ -55,6 +58,13 @@ endpoints: GET /health, GET /version, POST /v1/charges";
 fn main() -> ExitCode {
     let port = match parse_args(std::env::args().skip(1), std::env::var("PORT").ok()) {
         Ok(Command::Serve { port }) => port,
+        Ok(Command::Health { port }) => {
+            return if health_ok(port) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
         Ok(Command::Print(text)) => {
             println!("{text}");
             return ExitCode::SUCCESS;
@@ -76,7 +86,36 @@ fn main() -> ExitCode {
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Serve { port: u16 },
+    Health { port: u16 },
     Print(String),
+}
+
+/// Time allowed for the whole `--health` exchange.
+const HEALTH_CHECK_TIMEOUT_MS: u64 = 2_000;
+
+/// `GET /health` on 127.0.0.1:`port` answers `HTTP/1.x 200`.
+fn health_ok(port: u16) -> bool {
+    let timeout = Duration::from_millis(HEALTH_CHECK_TIMEOUT_MS);
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let request = b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let mut filled = 0;
+    while filled < head.len() {
+        match stream.read(&mut head[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => filled += read,
+        }
+    }
+    let head = &head[..filled];
+    head.starts_with(b"HTTP/1.1 200 ") || head.starts_with(b"HTTP/1.0 200 ")
 }
 
 /// Resolves the port: `--port N` or `--port=N`, then `$PORT`, then [`DEFAULT_PORT`].
@@ -85,9 +124,11 @@ fn parse_args(
     port_variable: Option<String>,
 ) -> Result<Command, String> {
     let mut port_flag = None;
+    let mut health = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Print(USAGE.to_owned())),
+            "--health" => health = true,
             "-V" | "--version" => {
                 let version = concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION"));
                 return Ok(Command::Print(version.to_owned()));
@@ -107,7 +148,11 @@ fn parse_args(
         (None, Some(value)) if !value.is_empty() => parse_port(&value, "$PORT")?,
         (None, _) => DEFAULT_PORT,
     };
-    Ok(Command::Serve { port })
+    Ok(if health {
+        Command::Health { port }
+    } else {
+        Command::Serve { port }
+    })
 }
 
 fn parse_port(value: &str, source: &str) -> Result<u16, String> {
@@ -299,6 +344,31 @@ mod tests {
             serve(9001)
         );
         assert_eq!(parse_args(args(&["--port=9002"]), None), serve(9002));
+        assert_eq!(
+            parse_args(args(&["--health"]), Some("9000".into())),
+            Ok(Command::Health { port: 9000 })
+        );
+    }
+
+    #[test]
+    fn the_health_check_needs_a_200_from_the_service() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                &b"HTTP/1.1 200 OK\r\n\r\nok"[..],
+                b"HTTP/1.1 503 Busy\r\n\r\n",
+            ] {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = [0u8; 256];
+                let _ = stream.read(&mut request);
+                stream.write_all(answer).unwrap();
+            }
+        });
+        assert!(health_ok(port));
+        assert!(!health_ok(port));
+        server.join().unwrap();
+        assert!(!health_ok(port), "nothing listens any more");
     }
 
     #[test]

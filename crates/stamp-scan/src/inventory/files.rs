@@ -1,6 +1,8 @@
 //! The files an inventory reads, collected from an image's layers (streamed, whiteouts
 //! applied, nothing written to disk) or from a directory. Only paths that some package
-//! database lives at ([`wanted`]) are kept, each up to [`INVENTORY_FILE_BYTES_MAX`].
+//! database lives at ([`wanted`]) are kept, each up to [`INVENTORY_FILE_BYTES_MAX`]. Of
+//! executable ELF files only the `.dep-v0` section that `cargo auditable` embeds is kept
+//! (see [`super::auditable`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -63,6 +65,8 @@ fn npm_package_directory(dir: &str) -> bool {
 pub struct Files {
     files: BTreeMap<String, Vec<u8>>,
     bytes: u64,
+    /// The `.dep-v0` sections of executables built with `cargo auditable`, by path.
+    dep_sections: BTreeMap<String, Vec<u8>>,
     /// Files not kept, with the reason (over a limit, unreadable).
     pub problems: Vec<(String, String)>,
 }
@@ -110,6 +114,35 @@ impl Files {
         self.files.keys().map(String::as_str)
     }
 
+    /// The kept `.dep-v0` sections of executables, by path (relative), sorted.
+    pub fn dep_sections(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.dep_sections
+            .iter()
+            .map(|(path, section)| (path.as_str(), section.as_slice()))
+    }
+
+    /// Look at executable `path` (relative), readable through `source`: keep its `.dep-v0`
+    /// section if it has one; a malformed ELF with such a section is a problem, not an error.
+    pub fn insert_executable(&mut self, path: &str, source: &dyn super::auditable::ElfSource) {
+        match super::auditable::dep_section(source) {
+            Ok(Some(section)) => {
+                if self.bytes + section.len() as u64 > INVENTORY_TOTAL_BYTES_MAX {
+                    self.problems.push((
+                        path.to_string(),
+                        format!("package database files exceed {INVENTORY_TOTAL_BYTES_MAX} bytes"),
+                    ));
+                    return;
+                }
+                self.bytes += section.len() as u64;
+                if let Some(old) = self.dep_sections.insert(path.to_string(), section) {
+                    self.bytes -= old.len() as u64;
+                }
+            }
+            Ok(None) => {}
+            Err(message) => self.problems.push((path.to_string(), message)),
+        }
+    }
+
     /// Keep `content` at `path` (relative), within the limits.
     pub fn insert(&mut self, path: &str, content: Vec<u8>) {
         if self.files.len() >= INVENTORY_FILES_MAX && !self.files.contains_key(path) {
@@ -150,10 +183,25 @@ impl Files {
                 self.bytes -= old.len() as u64;
             }
         }
+        let doomed: Vec<String> = self
+            .dep_sections
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .map(|(path, _)| path.clone())
+            .filter(|path| !keep.contains(path))
+            .collect();
+        for path in doomed {
+            if let Some(old) = self.dep_sections.remove(&path) {
+                self.bytes -= old.len() as u64;
+            }
+        }
     }
 
     fn remove(&mut self, path: &str) {
         if let Some(old) = self.files.remove(path) {
+            self.bytes -= old.len() as u64;
+        }
+        if let Some(old) = self.dep_sections.remove(path) {
             self.bytes -= old.len() as u64;
         }
         self.remove_below(path, &BTreeSet::new());
@@ -211,6 +259,45 @@ impl Files {
                             self.insert(&relative, content);
                             this_layer.insert(relative);
                         }
+                        EntryKind::File if header.mode & 0o111 != 0 && header.size >= 64 => {
+                            // What a lower layer had here is replaced either way.
+                            self.remove(&relative);
+                            let mut buffer = vec![0u8; 64 * 1024];
+                            let mut head = 0;
+                            while head < 4 {
+                                let read =
+                                    tar.read_content(&mut buffer[head..]).map_err(tar_error)?;
+                                if read == 0 {
+                                    break;
+                                }
+                                head += read;
+                            }
+                            if !super::auditable::is_elf(&buffer[..head]) {
+                                continue;
+                            }
+                            if header.size > super::auditable::AUDITABLE_BINARY_BYTES_MAX {
+                                self.problems.push((
+                                    relative.clone(),
+                                    format!(
+                                        "executable of {} bytes, over the limit of {} read for cargo auditable data",
+                                        header.size,
+                                        super::auditable::AUDITABLE_BINARY_BYTES_MAX
+                                    ),
+                                ));
+                                continue;
+                            }
+                            let mut content = Vec::with_capacity(header.size as usize);
+                            content.extend_from_slice(&buffer[..head]);
+                            loop {
+                                let read = tar.read_content(&mut buffer).map_err(tar_error)?;
+                                if read == 0 {
+                                    break;
+                                }
+                                content.extend_from_slice(&buffer[..read]);
+                            }
+                            self.insert_executable(&relative, &content.as_slice());
+                            this_layer.insert(relative);
+                        }
                         EntryKind::Hardlink { target } if wanted(&relative) => {
                             let target = target.trim_start_matches("./").trim_start_matches('/');
                             match self.files.get(target).cloned() {
@@ -224,6 +311,9 @@ impl Files {
                         // A directory replaces a file at its path, not what is below it.
                         EntryKind::Directory => {
                             if let Some(old) = self.files.remove(&relative) {
+                                self.bytes -= old.len() as u64;
+                            }
+                            if let Some(old) = self.dep_sections.remove(&relative) {
                                 self.bytes -= old.len() as u64;
                             }
                         }
@@ -240,6 +330,27 @@ impl Files {
         let mut files = Files::default();
         files.walk(root, String::new(), 0)?;
         Ok(files)
+    }
+
+    /// Keep the `.dep-v0` section of `file` if it is an executable ELF file that has one.
+    /// Only the ELF headers and the section are read (`pread`), not the whole file.
+    fn walk_executable(&mut self, file: &Path, relative: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(opened) = std::fs::File::open(file) else {
+            return;
+        };
+        // The opened file itself, not what the path pointed to when the directory was read.
+        let Ok(metadata) = opened.metadata() else {
+            return;
+        };
+        if !metadata.is_file() || metadata.permissions().mode() & 0o111 == 0 {
+            return;
+        }
+        let source = super::auditable::FileSource {
+            file: opened,
+            len: metadata.len(),
+        };
+        self.insert_executable(relative, &source);
     }
 
     fn walk(&mut self, dir: &Path, relative: String, depth: usize) -> Result<(), ReadFilesError> {
@@ -290,6 +401,8 @@ impl Files {
                     Ok(content) => self.insert(&path, content),
                     Err(source) => self.problems.push((path, source.to_string())),
                 }
+            } else if kind.is_file() {
+                self.walk_executable(&entry.path(), &path);
             }
         }
         Ok(())

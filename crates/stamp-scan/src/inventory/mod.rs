@@ -5,13 +5,14 @@
 //! | dpkg | `var/lib/dpkg/status`, `var/lib/dpkg/status.d/*` (distroless) | `Debian:<VERSION_ID>`, by *source* package and version |
 //! | apk | `lib/apk/db/installed` | `Alpine:v<major>.<minor>`, by origin package |
 //! | Python | `*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, `*.egg-info` files | `PyPI` |
-//! | npm | `package-lock.json` v2/v3 `packages`, `node_modules/**/package.json` | `npm` |
-//! | Cargo | `Cargo.lock` (crates.io packages) | `crates.io` |
+//! | npm | `package-lock.json` v2/v3 `packages` and v1 `dependencies`, `node_modules/**/package.json` | `npm` |
+//! | Cargo | `Cargo.lock` (crates.io packages), the `.dep-v0` section of executables built with `cargo auditable` | `crates.io` |
 //!
 //! One unreadable or malformed database file is a [`Problem`], not an error: the inventory
 //! goes on with the rest.
 
 mod apk;
+pub mod auditable;
 pub mod control;
 mod dpkg;
 pub mod files;
@@ -220,6 +221,7 @@ pub fn inventory(files: &Files) -> Inventory {
     python::collect(files, &mut found, &mut inventory.problems);
     npm::collect(files, &mut found, &mut inventory.problems);
     rust::collect(files, &mut found, &mut inventory.problems);
+    auditable::collect(files, &mut found, &mut inventory.problems);
     // One entry per purl; the locations of copies are merged.
     let mut by_purl: BTreeMap<(PackageType, String), Component> = BTreeMap::new();
     for component in found {

@@ -150,23 +150,61 @@ fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
 }
 
+/// Whether `byte` can be part of a card number's run: a digit or a separator.
+fn is_run_byte(byte: u8) -> bool {
+    byte.is_ascii_digit() || byte == b' ' || byte == b'-'
+}
+
 /// Find the card numbers in `text` (any bytes; only ASCII digits and separators matter).
+///
+/// A card number needs [`PAN_DIGITS_MIN`] digits in one unbroken span of digits and
+/// separators, so only such spans of at least that many bytes are read digit by digit. They
+/// are found by probing every `PAN_DIGITS_MIN`-th byte (the skip loop of Boyer–Moore): a probe
+/// outside a span rules out every span through it, so most of a binary or prose file is
+/// stepped over 13 bytes at a time.
 pub fn find_pans(text: &[u8]) -> Vec<PanMatch> {
     let mut found = Vec::new();
-    let mut index = 0;
-    while index < text.len() {
+    // Invariant: `position` is 0 or follows a byte outside every span, and no span of
+    // `PAN_DIGITS_MIN` bytes starts before it unread.
+    let mut position = 0;
+    while position + PAN_DIGITS_MIN <= text.len() {
+        let probe = position + PAN_DIGITS_MIN - 1;
+        if !is_run_byte(text[probe]) {
+            position = probe + 1;
+            continue;
+        }
+        let mut start = probe;
+        while start > position && is_run_byte(text[start - 1]) {
+            start -= 1;
+        }
+        let mut end = probe + 1;
+        while end < text.len() && is_run_byte(text[end]) {
+            end += 1;
+        }
+        if end - start >= PAN_DIGITS_MIN {
+            scan_span(text, start, end, &mut found);
+        }
+        // `text[end]` is outside every span (or the text ends there).
+        position = end + 1;
+    }
+    found
+}
+
+/// Read the digit runs of the span `text[start..end]` of digits and separators.
+fn scan_span(text: &[u8], start: usize, end: usize, found: &mut Vec<PanMatch>) {
+    let mut index = start;
+    while index < end {
         if !text[index].is_ascii_digit() {
             index += 1;
             continue;
         }
-        let start = index;
-        let (end, candidate) = scan_run(text, start);
-        index = end.max(start + 1);
+        let run_start = index;
+        let (run_end, candidate) = scan_run(text, run_start);
+        index = run_end.max(run_start + 1);
         if let Some(found_match) = candidate {
             found.push(found_match);
         }
     }
-    found
 }
 
 /// Read the digit run starting at `start` (a digit); return where it ends and the card

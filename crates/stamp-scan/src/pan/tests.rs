@@ -225,3 +225,56 @@ fn masking_keeps_first_six_and_last_four_at_most() {
     let short = find_pans(b"4222222222222")[0].pan;
     assert_eq!(short.to_string(), "422222***2222");
 }
+
+/// The plain reading `find_pans` skips ahead of: every digit not inside an earlier run
+/// starts a run.
+fn find_pans_byte_by_byte(text: &[u8]) -> Vec<PanMatch> {
+    let mut found = Vec::new();
+    let mut index = 0;
+    while index < text.len() {
+        if !text[index].is_ascii_digit() {
+            index += 1;
+            continue;
+        }
+        let (end, candidate) = scan_run(text, index);
+        index = end.max(index + 1);
+        found.extend(candidate);
+    }
+    found
+}
+
+#[test]
+fn skipping_ahead_finds_exactly_what_reading_every_byte_finds() {
+    // Texts dense in digits, separators and context bytes, with planted card numbers, so
+    // that spans start and end at every offset relative to the probes.
+    let alphabet = b"0123456789012345678901234567890123456789  --.xA_\n";
+    let valid = listed_valid();
+    let mut random = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut total = 0;
+    for case in 0..3000 {
+        let length = (random.next() % 200) as usize;
+        let mut text: Vec<u8> = (0..length)
+            .map(|_| alphabet[(random.next() % alphabet.len() as u64) as usize])
+            .collect();
+        if case % 2 == 0 {
+            let pan = valid[(random.next() % valid.len() as u64) as usize];
+            let at = (random.next() % (length as u64 + 1)) as usize;
+            let planted = match case % 6 {
+                0 => pan.to_string(),
+                2 => grouped(pan, ' '),
+                _ => grouped(pan, '-'),
+            };
+            text.splice(at..at, format!("\n{planted}\n").into_bytes());
+        }
+        let expected = find_pans_byte_by_byte(&text);
+        total += expected.len();
+        assert_eq!(
+            find_pans(&text),
+            expected,
+            "case {case}: {}",
+            String::from_utf8_lossy(&text)
+        );
+    }
+    // The planted numbers are found (the comparison is not between two empty lists).
+    assert!(total >= 1000, "{total} card numbers found");
+}

@@ -23,6 +23,11 @@ fn properties(component: &Component) -> Vec<Value> {
     for location in &component.locations {
         properties.push(json!({"name": "stamp:package:location", "value": location}));
     }
+    // Not from a public registry (a Cargo path or git package, an npm git dependency): not
+    // matched against advisories when the SBOM is read back.
+    if !component.registry {
+        properties.push(json!({"name": "stamp:package:registry", "value": "false"}));
+    }
     properties
 }
 

@@ -6,6 +6,9 @@
 //! token's fixed prefix, or the configuration key's name) and the secret's length.
 
 use std::fmt;
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 
 /// A private key block (PEM `-----BEGIN … PRIVATE KEY-----` or OpenSSH).
 pub const CODE_PRIVATE_KEY: &str = "secret-private-key";
@@ -77,9 +80,110 @@ fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
 }
 
-/// Every start of `needle` in `text`.
-fn occurrences<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    memchr::memmem::find_iter(text, needle)
+/// What a fixed string of the one search stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needle {
+    /// `-----BEGIN `.
+    Begin,
+    /// `AKIA` or `ASIA`.
+    Aws,
+    /// `"type"` (GCP service-account files).
+    Type,
+    /// The prefix of the token rule [`TOKEN_RULES`]`[index]`.
+    Token(usize),
+    /// One of [`KEY_NAME_HINTS`].
+    Hint,
+}
+
+/// A token prefix, its finding code, the bytes allowed after it, and the fewest and most of
+/// them.
+type TokenRule = (&'static str, &'static str, fn(u8) -> bool, usize, usize);
+
+fn alphanumeric(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+}
+
+fn slack_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-'
+}
+
+fn pat_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_'
+}
+
+const TOKEN_RULES: [TokenRule; 14] = [
+    ("sk_live_", CODE_STRIPE_KEY, alphanumeric, 20, 255),
+    ("rk_live_", CODE_STRIPE_KEY, alphanumeric, 20, 255),
+    ("xoxb-", CODE_SLACK_TOKEN, slack_byte, 10, 255),
+    ("xoxp-", CODE_SLACK_TOKEN, slack_byte, 10, 255),
+    ("xoxa-", CODE_SLACK_TOKEN, slack_byte, 10, 255),
+    ("xoxr-", CODE_SLACK_TOKEN, slack_byte, 10, 255),
+    ("xoxs-", CODE_SLACK_TOKEN, slack_byte, 10, 255),
+    ("ghp_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
+    ("gho_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
+    ("ghu_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
+    ("ghs_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
+    ("ghr_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
+    ("github_pat_", CODE_GITHUB_TOKEN, pat_byte, 22, 255),
+    ("xoxe-", CODE_SLACK_TOKEN, slack_byte, 10, 255),
+];
+
+/// Every fixed string the rules look for, searched for together in one pass over the text
+/// (Aho–Corasick with its SIMD prefilter: one pass instead of one per string, which is what
+/// makes a scan of every file of a large image cost about as much as reading it).
+fn needles() -> &'static (AhoCorasick, Vec<Needle>) {
+    static NEEDLES: OnceLock<(AhoCorasick, Vec<Needle>)> = OnceLock::new();
+    NEEDLES.get_or_init(|| {
+        let mut strings: Vec<&'static str> = vec!["-----BEGIN ", "AKIA", "ASIA", "\"type\""];
+        let mut kinds = vec![Needle::Begin, Needle::Aws, Needle::Aws, Needle::Type];
+        for (index, (prefix, ..)) in TOKEN_RULES.iter().enumerate() {
+            strings.push(prefix);
+            kinds.push(Needle::Token(index));
+        }
+        for hint in KEY_NAME_HINTS {
+            strings.push(hint);
+            kinds.push(Needle::Hint);
+        }
+        let searcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&strings)
+            .expect("the secret rules' strings build a searcher");
+        (searcher, kinds)
+    })
+}
+
+/// Where each kind of fixed string starts in a text, in text order.
+#[derive(Default)]
+struct Hits {
+    begin: Vec<usize>,
+    aws: Vec<usize>,
+    type_key: Vec<usize>,
+    tokens: Vec<(usize, usize)>,
+    hints: Vec<usize>,
+}
+
+/// Every start of every fixed string in `text`. No string is a prefix of another, so at most
+/// one matches at a start; the search goes on from the byte after each start, so strings
+/// that overlap one another are all found.
+fn hits(text: &[u8]) -> Hits {
+    let (searcher, kinds) = needles();
+    let mut hits = Hits::default();
+    let mut from = 0;
+    while from < text.len() {
+        let Some(found) = searcher.find(Input::new(text).span(from..text.len())) else {
+            break;
+        };
+        let at = found.start();
+        match kinds[found.pattern().as_usize()] {
+            Needle::Begin => hits.begin.push(at),
+            Needle::Aws => hits.aws.push(at),
+            Needle::Type => hits.type_key.push(at),
+            Needle::Token(rule) => hits.tokens.push((rule, at)),
+            Needle::Hint => hits.hints.push(at),
+        }
+        from = at + 1;
+    }
+    hits
 }
 
 /// How many bytes from `from` satisfy `allowed`.
@@ -93,19 +197,20 @@ fn run_length(text: &[u8], from: usize, allowed: impl Fn(u8) -> bool) -> usize {
 /// Find the secrets in `text`.
 pub fn find_secrets(text: &[u8]) -> Vec<SecretMatch> {
     let mut found = Vec::new();
-    private_keys(text, &mut found);
-    aws_keys(text, &mut found);
-    gcp_service_account(text, &mut found);
-    prefixed_tokens(text, &mut found);
-    config_passwords(text, &mut found);
+    let hits = hits(text);
+    private_keys(text, &hits.begin, &mut found);
+    aws_keys(text, &hits.aws, &mut found);
+    gcp_service_account(text, &hits.type_key, &mut found);
+    prefixed_tokens(text, &hits.tokens, &mut found);
+    config_passwords(text, &hits.hints, &mut found);
     found.sort_by_key(|found| found.offset);
     found
 }
 
-fn private_keys(text: &[u8], found: &mut Vec<SecretMatch>) {
+fn private_keys(text: &[u8], begins: &[usize], found: &mut Vec<SecretMatch>) {
     const BEGIN: &[u8] = b"-----BEGIN ";
     const END: &[u8] = b"PRIVATE KEY-----";
-    for at in occurrences(text, BEGIN) {
+    for &at in begins {
         let label_start = at + BEGIN.len();
         let window = &text[label_start..(label_start + 40).min(text.len())];
         let Some(label) = window.windows(END.len()).position(|window| window == END) else {
@@ -153,34 +258,33 @@ fn private_keys(text: &[u8], found: &mut Vec<SecretMatch>) {
     }
 }
 
-fn aws_keys(text: &[u8], found: &mut Vec<SecretMatch>) {
-    for prefix in [&b"AKIA"[..], b"ASIA"] {
-        for at in occurrences(text, prefix) {
-            if at > 0 && is_word_byte(text[at - 1]) {
-                continue;
-            }
-            let rest = run_length(text, at + 4, |byte| {
-                byte.is_ascii_uppercase() || byte.is_ascii_digit()
-            });
-            let end = at + 4 + rest;
-            if rest != 16 || text.get(end).copied().is_some_and(is_word_byte) {
-                continue;
-            }
-            // AWS's documentation example (`AKIAIOSFODNN7EXAMPLE`) is not a key.
-            if text[..end].ends_with(b"EXAMPLE") {
-                continue;
-            }
-            found.push(SecretMatch {
-                code: CODE_AWS_ACCESS_KEY,
-                shown: redacted(std::str::from_utf8(prefix).unwrap_or("AKIA"), 16),
-                offset: at,
-            });
+fn aws_keys(text: &[u8], starts: &[usize], found: &mut Vec<SecretMatch>) {
+    for &at in starts {
+        let prefix = &text[at..at + 4];
+        if at > 0 && is_word_byte(text[at - 1]) {
+            continue;
         }
+        let rest = run_length(text, at + 4, |byte| {
+            byte.is_ascii_uppercase() || byte.is_ascii_digit()
+        });
+        let end = at + 4 + rest;
+        if rest != 16 || text.get(end).copied().is_some_and(is_word_byte) {
+            continue;
+        }
+        // AWS's documentation example (`AKIAIOSFODNN7EXAMPLE`) is not a key.
+        if text[..end].ends_with(b"EXAMPLE") {
+            continue;
+        }
+        found.push(SecretMatch {
+            code: CODE_AWS_ACCESS_KEY,
+            shown: redacted(std::str::from_utf8(prefix).unwrap_or("AKIA"), 16),
+            offset: at,
+        });
     }
 }
 
-fn gcp_service_account(text: &[u8], found: &mut Vec<SecretMatch>) {
-    let Some(at) = occurrences(text, b"\"type\"").find(|&at| {
+fn gcp_service_account(text: &[u8], types: &[usize], found: &mut Vec<SecretMatch>) {
+    let Some(&at) = types.iter().find(|&&at| {
         let mut next = at + 6;
         next += run_length(text, next, |byte| byte.is_ascii_whitespace());
         if text.get(next) != Some(&b':') {
@@ -192,7 +296,7 @@ fn gcp_service_account(text: &[u8], found: &mut Vec<SecretMatch>) {
     }) else {
         return;
     };
-    if occurrences(text, b"\"private_key\"").next().is_some() {
+    if memchr::memmem::find(text, b"\"private_key\"").is_some() {
         found.push(SecretMatch {
             code: CODE_GCP_SERVICE_ACCOUNT,
             shown: "service_account private_key".to_string(),
@@ -201,48 +305,26 @@ fn gcp_service_account(text: &[u8], found: &mut Vec<SecretMatch>) {
     }
 }
 
-fn prefixed_tokens(text: &[u8], found: &mut Vec<SecretMatch>) {
-    let alphanumeric = |byte: u8| byte.is_ascii_alphanumeric();
-    let slack = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'-';
-    let pat = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_';
-    // (prefix, code, allowed bytes after, fewest, most)
-    type Allowed = fn(u8) -> bool;
-    let rules: [(&str, &str, Allowed, usize, usize); 14] = [
-        ("sk_live_", CODE_STRIPE_KEY, alphanumeric, 20, 255),
-        ("rk_live_", CODE_STRIPE_KEY, alphanumeric, 20, 255),
-        ("xoxb-", CODE_SLACK_TOKEN, slack, 10, 255),
-        ("xoxp-", CODE_SLACK_TOKEN, slack, 10, 255),
-        ("xoxa-", CODE_SLACK_TOKEN, slack, 10, 255),
-        ("xoxr-", CODE_SLACK_TOKEN, slack, 10, 255),
-        ("xoxs-", CODE_SLACK_TOKEN, slack, 10, 255),
-        ("ghp_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
-        ("gho_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
-        ("ghu_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
-        ("ghs_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
-        ("ghr_", CODE_GITHUB_TOKEN, alphanumeric, 36, 36),
-        ("github_pat_", CODE_GITHUB_TOKEN, pat, 22, 255),
-        ("xoxe-", CODE_SLACK_TOKEN, slack, 10, 255),
-    ];
-    for (prefix, code, allowed, fewest, most) in rules {
-        for at in occurrences(text, prefix.as_bytes()) {
-            if at > 0 && is_word_byte(text[at - 1]) {
-                continue;
-            }
-            let rest = run_length(text, at + prefix.len(), allowed);
-            if rest < fewest || rest > most {
-                continue;
-            }
-            // A run of one repeated character is a placeholder, not a token.
-            let body = &text[at + prefix.len()..at + prefix.len() + rest];
-            if body.iter().all(|&byte| byte == body[0]) {
-                continue;
-            }
-            found.push(SecretMatch {
-                code,
-                shown: redacted(prefix, rest),
-                offset: at,
-            });
+fn prefixed_tokens(text: &[u8], starts: &[(usize, usize)], found: &mut Vec<SecretMatch>) {
+    for &(rule, at) in starts {
+        let (prefix, code, allowed, fewest, most) = TOKEN_RULES[rule];
+        if at > 0 && is_word_byte(text[at - 1]) {
+            continue;
         }
+        let rest = run_length(text, at + prefix.len(), allowed);
+        if rest < fewest || rest > most {
+            continue;
+        }
+        // A run of one repeated character is a placeholder, not a token.
+        let body = &text[at + prefix.len()..at + prefix.len() + rest];
+        if body.iter().all(|&byte| byte == body[0]) {
+            continue;
+        }
+        found.push(SecretMatch {
+            code,
+            shown: redacted(prefix, rest),
+            offset: at,
+        });
     }
 }
 
@@ -303,12 +385,21 @@ const KEY_NAME_HINTS: &[&str] = &[
     "PRIVATE_KEY",
 ];
 
-fn config_passwords(text: &[u8], found: &mut Vec<SecretMatch>) {
-    let mut line_starts: Vec<usize> = KEY_NAME_HINTS
-        .iter()
-        .flat_map(|hint| occurrences(text, hint.as_bytes()))
-        .map(|at| memchr::memrchr(b'\n', &text[..at]).map_or(0, |newline| newline + 1))
-        .collect();
+fn config_passwords(text: &[u8], hints: &[usize], found: &mut Vec<SecretMatch>) {
+    // The hints come in text order: each line start is looked for back to the previous hint
+    // only, so a long text without line breaks is not searched again for every hint.
+    let mut line_starts: Vec<usize> = Vec::new();
+    let (mut searched_to, mut line_start) = (0, 0);
+    for &at in hints {
+        if at < searched_to {
+            (searched_to, line_start) = (0, 0);
+        }
+        if let Some(newline) = memchr::memrchr(b'\n', &text[searched_to..at]) {
+            line_start = searched_to + newline + 1;
+        }
+        searched_to = at;
+        line_starts.push(line_start);
+    }
     line_starts.sort_unstable();
     line_starts.dedup();
     for offset in line_starts {

@@ -96,3 +96,66 @@ fn matches_never_hold_the_secret() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("AKIA****(16 chars)"), "{shown}");
 }
+
+#[test]
+fn one_search_finds_every_rule_string_overlapping_ones_included() {
+    let body = "51Hc8aQ2eZvKYlo2C9xW3mPq";
+    assert_eq!(codes(&token("rk_live_", body)), vec![CODE_STRIPE_KEY]);
+    assert!(codes(&token("pk_live_", body)).is_empty());
+    for kind in ["b", "p", "a", "r", "s", "e"] {
+        let slack = token(&format!("xox{kind}-"), "123456789012-abcdefABCDEF");
+        assert_eq!(codes(&slack), vec![CODE_SLACK_TOKEN], "{kind}");
+    }
+    // Inside a word, as before.
+    let inside = format!("xo{}", token("xoxb-", "123456789012-abcdefABCDEF"));
+    assert!(codes(&inside).is_empty());
+    for prefix in ["gho_", "ghu_", "ghs_", "ghr_"] {
+        let github = token(prefix, "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A");
+        assert_eq!(codes(&github), vec![CODE_GITHUB_TOKEN], "{prefix}");
+    }
+    // A Slack prefix whose `-` begins a private-key header: both strings are found.
+    let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+    let text = format!("{}{key}", token("xoxb", ""));
+    let found = find_secrets(format!("{}-{}", token("xoxb", ""), &key[1..]).as_bytes());
+    assert_eq!(found.len(), 1, "{text}");
+    assert_eq!(found[0].code, CODE_PRIVATE_KEY);
+    assert_eq!(found[0].offset, 4);
+    // Every listed spelling of a key name is looked at; others are not.
+    for line in [
+        "Password=hunter2hunter2",
+        "PASSWORD=hunter2hunter2",
+        "ApiKey=k3y-v4lue-123",
+        "apiKey=k3y-v4lue-123",
+        "PRIVATE_KEY=k3y-v4lue-123",
+        "Auth_Token: abc123def456",
+    ] {
+        assert_eq!(codes(line), vec![CODE_PASSWORD], "{line}");
+    }
+    assert!(codes("pAssWORD=hunter2hunter2").is_empty());
+    assert!(codes("x\npass").is_empty());
+    // Line starts found for hints in order, over lines and a long line.
+    let lines = format!(
+        "{}\nauth_token_password=hunter2hunter2\n{}\nDB_PASSWORD=s3cr3t-Value\n",
+        "x".repeat(5000),
+        "secret ".repeat(300)
+    );
+    let found = find_secrets(lines.as_bytes());
+    let offsets: Vec<usize> = found.iter().map(|found| found.offset).collect();
+    assert_eq!(offsets, vec![5001, lines.find("DB_PASSWORD").unwrap()]);
+}
+
+#[test]
+fn no_searched_string_is_a_prefix_of_another() {
+    // The one search reports one string per start; a string that began another would hide it.
+    let mut strings: Vec<&str> = vec!["-----BEGIN ", "AKIA", "ASIA", "\"type\""];
+    strings.extend(TOKEN_RULES.iter().map(|(prefix, ..)| *prefix));
+    strings.extend(KEY_NAME_HINTS);
+    assert_eq!(needles().1.len(), strings.len());
+    for (index, string) in strings.iter().enumerate() {
+        for (other_index, other) in strings.iter().enumerate() {
+            if index != other_index {
+                assert!(!other.starts_with(string), "`{string}` begins `{other}`");
+            }
+        }
+    }
+}

@@ -189,7 +189,7 @@ fn scan_layer(
             line: 0,
             hidden_by_later_layer: false,
         };
-        scan_content(report, location, content, limits);
+        scan_content(report, location, &content, limits);
         if report.findings.len() > first_new {
             visibility
                 .current

@@ -17,7 +17,7 @@ use crate::secret::{self, find_secrets};
 mod directory;
 mod image;
 
-pub use directory::{scan_directory, DIRECTORY_DEPTH_MAX};
+pub use directory::{scan_directory, scan_directory_with_threads, DIRECTORY_DEPTH_MAX};
 pub use image::{scan_image, ScanImageError};
 
 /// Largest file scanned, in bytes; a larger file is reported as a problem, not scanned.
@@ -118,21 +118,17 @@ impl SensitiveReport {
 pub(crate) fn scan_content(
     report: &mut SensitiveReport,
     location: Location,
-    content: Vec<u8>,
+    content: &[u8],
     limits: ScanLimits,
 ) {
     report.files_scanned += 1;
     report.bytes_scanned += content.len() as u64;
-    scan_bytes(&content, &location, &mut report.findings);
-    if !is_gzip(&content) {
+    scan_bytes(content, &location, &mut report.findings);
+    if !is_gzip(content) {
         return;
     }
-    let room = limits
-        .gzip_decompressed_bytes_max
-        .min(limits.total_bytes_max.saturating_sub(report.bytes_scanned));
-    let (inflated, outcome) = gunzip_limited(&content, room);
-    // The plain bytes are gone before the decompressed ones are scanned.
-    drop(content);
+    let room = gzip_room(report, limits);
+    let (inflated, outcome) = gunzip_limited(content, room);
     let reason = match outcome {
         Ok(true) => Some(format!(
             "decompressed content scanned up to the limit of {room} bytes"
@@ -153,6 +149,13 @@ pub(crate) fn scan_content(
         ..location
     };
     scan_bytes(&inflated, &location, &mut report.findings);
+}
+
+/// How many bytes the gzip content of the file just counted in `report` may decompress to.
+pub(crate) fn gzip_room(report: &SensitiveReport, limits: ScanLimits) -> u64 {
+    limits
+        .gzip_decompressed_bytes_max
+        .min(limits.total_bytes_max.saturating_sub(report.bytes_scanned))
 }
 
 /// Whether `content` starts with the gzip magic bytes (RFC 1952 §2.3.1).
@@ -180,11 +183,15 @@ pub fn gunzip_limited(content: &[u8], limit: u64) -> (Vec<u8>, Result<bool, Stri
 /// The findings in one text; `location` is filled in with each finding's line.
 pub fn scan_bytes(content: &[u8], location: &Location, findings: &mut Vec<SensitiveFinding>) {
     let system_binary = is_system_binary(&location.path, content);
-    let line_of = |offset: usize| {
-        1 + content[..offset.min(content.len())]
-            .iter()
-            .filter(|&&byte| byte == b'\n')
-            .count() as u64
+    // Findings come in offset order from each detector, so lines are counted onwards from
+    // the previous finding rather than from the start every time.
+    let mut counted = (0usize, 1u64);
+    let mut line_of = |offset: usize| {
+        let offset = offset.min(content.len());
+        let (from, line) = if offset >= counted.0 { counted } else { (0, 1) };
+        let line = line + memchr::memchr_iter(b'\n', &content[from..offset]).count() as u64;
+        counted = (offset, line);
+        line
     };
     for found in find_pans(content) {
         findings.push(SensitiveFinding {

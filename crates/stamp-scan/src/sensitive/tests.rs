@@ -272,3 +272,138 @@ fn a_root_filesystem_directory_is_scanned_with_its_gzip_files() {
         .iter()
         .all(|finding| finding.location.layer.is_none()));
 }
+
+/// The directory scan one file at a time, as it read before files were scanned on several
+/// threads: the reference the threaded scan must agree with.
+fn scan_directory_one_at_a_time(root: &std::path::Path, limits: ScanLimits) -> SensitiveReport {
+    fn walk(
+        report: &mut SensitiveReport,
+        dir: &std::path::Path,
+        relative: String,
+        depth: usize,
+        limits: ScanLimits,
+    ) {
+        let problem = |report: &mut SensitiveReport, path: &str, reason: String| {
+            report.problems.push(ScanProblem {
+                layer: None,
+                path: path.to_string(),
+                reason,
+            })
+        };
+        if depth > DIRECTORY_DEPTH_MAX {
+            let reason =
+                format!("not scanned: nested deeper than {DIRECTORY_DEPTH_MAX} directories");
+            return problem(report, &relative, reason);
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if relative.is_empty() {
+                name
+            } else {
+                format!("{relative}/{name}")
+            };
+            let file_type = entry.file_type().unwrap();
+            if file_type.is_dir() {
+                walk(report, &entry.path(), path, depth + 1, limits);
+                continue;
+            }
+            if !file_type.is_file() {
+                continue;
+            }
+            if report.files_scanned >= limits.files_max {
+                let reason = format!("not scanned: over the limit of {} files", limits.files_max);
+                return problem(report, &path, reason);
+            }
+            let size = entry.metadata().unwrap().len();
+            if size > limits.file_bytes_max {
+                let reason = format!(
+                    "not scanned: {size} bytes, over the limit of {} bytes",
+                    limits.file_bytes_max
+                );
+                problem(report, &path, reason);
+                continue;
+            }
+            if report.bytes_scanned + size > limits.total_bytes_max {
+                let reason = format!(
+                    "not scanned: over the limit of {} bytes",
+                    limits.total_bytes_max
+                );
+                problem(report, &path, reason);
+                continue;
+            }
+            let content = std::fs::read(entry.path()).unwrap();
+            let location = Location {
+                layer: None,
+                path,
+                in_gzip: false,
+                line: 0,
+                hidden_by_later_layer: false,
+            };
+            scan_content(report, location, &content, limits);
+        }
+    }
+    let mut report = SensitiveReport::default();
+    walk(&mut report, root, String::new(), 0, limits);
+    report
+}
+
+#[test]
+fn a_directory_scanned_on_threads_gives_the_report_of_one_file_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = format!("paid {PLANTED_PAN}\n");
+    let padded = format!("{}{PLANTED_PAN}\n", " ".repeat(300));
+    let config = format!("[default]\naws_access_key_id = {}\n", aws_key());
+    let mut total = 0u64;
+    for (index, sub) in ["a", "a/b", "a/b/c", "d", "e/f"].iter().enumerate() {
+        let sub = dir.path().join(sub);
+        std::fs::create_dir_all(&sub).unwrap();
+        for file in 0..4 {
+            let (name, content) = match (index + file) % 4 {
+                0 => (format!("{file}.log"), log.clone().into_bytes()),
+                1 => (format!("{file}.gz"), gzip(padded.as_bytes())),
+                2 => (format!("{file}.ini"), config.clone().into_bytes()),
+                _ => (format!("{file}.bin"), vec![b'7'; 40]),
+            };
+            total += content.len() as u64;
+            std::fs::write(sub.join(name), content).unwrap();
+        }
+    }
+    let mut cases = vec![ScanLimits::default()];
+    for files_max in [0, 1, 3, 5, 7, 11, 19] {
+        cases.push(ScanLimits {
+            files_max,
+            ..ScanLimits::default()
+        });
+    }
+    // Running byte limits that land inside the gzip content of some file, so that its
+    // decompression is cut by what the files before it used.
+    for total_bytes_max in (0..=total + 2_000).step_by(97) {
+        cases.push(ScanLimits {
+            total_bytes_max,
+            ..ScanLimits::default()
+        });
+    }
+    cases.push(ScanLimits {
+        file_bytes_max: 39,
+        gzip_decompressed_bytes_max: 200,
+        ..ScanLimits::default()
+    });
+    let mut findings = 0;
+    for limits in cases {
+        let expected = scan_directory_one_at_a_time(dir.path(), limits);
+        findings += expected.findings.len();
+        for threads in [1, 2, 3, 8] {
+            assert_eq!(
+                scan_directory_with_threads(dir.path(), limits, threads),
+                expected,
+                "{limits:?} on {threads} threads"
+            );
+        }
+    }
+    assert!(findings > 100, "{findings} findings in all cases");
+}

@@ -3,6 +3,9 @@
 //! a table, JSON or SARIF. The verdict (deny at `--fail-on` or above, on a card number outside
 //! the test numbers, on any secret; approved exceptions lifted) is a signed gate attestation
 //! and a `gate` event naming the image, the database digest and the rule-set digest.
+//! The PCI configuration audit (`stamp_audit`, Rego rules over the image's facts, see
+//! docs/audit.md) joins the same verdict: a failed rule at or above `[check] audit_fail_on`
+//! (default high) denies; the `[check]` table comes from `--spec PATH` or `./stamp.toml`.
 
 use std::path::Path;
 
@@ -44,8 +47,14 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
             eprintln!("recorded a control.failure event ({CONTROL_VULNDB_FRESHNESS})");
         }
     }
+    let check_spec = load_check_spec(args.spec.as_deref())?;
     let (subject, inventory) =
         super::sbom::load(home, args.image.as_deref(), args.rootfs.as_deref())?;
+    let audit_input = super::gate::AuditInput {
+        policies: check_spec.policies.as_deref(),
+        fail_on: &check_spec.audit_fail_on,
+        inventory: &inventory,
+    };
     super::sbom::warn_problems(&inventory);
     let report = report::scan(
         &db,
@@ -68,6 +77,7 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
             &report,
             threshold,
             &recorder,
+            &audit_input,
         )?;
         denied = verdict.denied() as usize;
         let signed = super::gate::attest(&home, key, &mut recorder, &image_digest, &verdict)?;
@@ -78,7 +88,10 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
         };
         let mut event = recorder
             .event(EventKind::Gate, outcome, &subject.digest)
-            .detail("check", "vulnerabilities,card-numbers,secrets")
+            .detail(
+                "check",
+                "vulnerabilities,card-numbers,secrets,configuration",
+            )
             .detail("verdict", verdict.verdict.clone())
             .detail("fail_on", threshold.as_str())
             .detail("vulndb_digest", db.meta.digest.clone())
@@ -89,6 +102,23 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
             .detail("denied", denied as u64)
             .detail("fixable", report.summary.fixable as u64)
             .detail("rule_set_digest", verdict.rule_set.digest.clone())
+            .detail(
+                "audit_rule_set_digest",
+                verdict
+                    .audit
+                    .as_ref()
+                    .map(|audit| audit.rule_set.digest.clone())
+                    .unwrap_or_default(),
+            )
+            .detail(
+                "audit_user_rules_digest",
+                verdict
+                    .audit
+                    .as_ref()
+                    .and_then(|audit| audit.user_rules.as_ref())
+                    .map(|rules| rules.digest.clone())
+                    .unwrap_or_default(),
+            )
             .detail("counts", serde_json::to_value(&verdict.counts)?)
             .detail(
                 "exceptions",
@@ -116,7 +146,7 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
         recorder.append(event)?;
         gate = Some((verdict, signed));
     } else if let Some(root) = &args.rootfs {
-        let verdict = super::gate::evaluate_rootfs(root, &report, threshold);
+        let verdict = super::gate::evaluate_rootfs(root, &report, threshold, &audit_input)?;
         denied = verdict.denied() as usize;
         gate = Some((verdict, None));
     }
@@ -143,6 +173,7 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
             print_table(&report);
             if let Some((verdict, _)) = &gate {
                 print_sensitive_table(verdict);
+                print_audit_table(verdict);
             }
         }
     }
@@ -164,6 +195,24 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: CheckArgs) -> anyhow::R
             verdict.counts.get("excepted").copied().unwrap_or(0),
             verdict.problems.len()
         );
+        if let Some(audit) = &verdict.audit {
+            let count = |status: &str| {
+                verdict
+                    .counts
+                    .get(&format!("audit-{status}"))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            eprintln!(
+                "configuration audit: {} pass, {} fail ({} denied at or above {}), {} not applicable; rule set {}",
+                count("pass"),
+                count("fail"),
+                count("denied"),
+                audit.fail_on,
+                count("not-applicable"),
+                audit.rule_set.digest
+            );
+        }
         if let Some(signed) = signed {
             eprintln!("gate attestation {}", signed.referrer.manifest);
         }
@@ -242,6 +291,67 @@ fn print_sensitive_table(verdict: &GateVerdict) {
             } else {
                 ""
             }
+        );
+    }
+}
+
+/// The `[check]` table of `--spec PATH`, else of `./stamp.toml` when it exists, else the
+/// defaults (built-in rules only, configuration findings of high severity or more deny).
+fn load_check_spec(spec: Option<&Path>) -> anyhow::Result<stamp_image::spec::CheckSpec> {
+    let path = match spec {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let default = Path::new("stamp.toml");
+            if !default.is_file() {
+                return Ok(stamp_image::spec::CheckSpec::default());
+            }
+            default.to_path_buf()
+        }
+    };
+    Ok(stamp_image::spec::load_check(&path)?)
+}
+
+fn print_audit_table(verdict: &GateVerdict) {
+    let Some(audit) = &verdict.audit else {
+        return;
+    };
+    println!();
+    println!(
+        "{:<15} {:<9} {:<34} {:<14} {:<6} DETAIL",
+        "AUDIT", "SEVERITY", "CODE", "PCI", "GATE"
+    );
+    for gated in &audit.results {
+        let result = &gated.result;
+        let gate = match (&gated.exception, gated.denied, result.status) {
+            (Some(_), _, _) => "except",
+            (None, true, _) => "deny",
+            (None, false, stamp_audit::Status::Fail) => "warn",
+            _ => "-",
+        };
+        let detail = match result.status {
+            stamp_audit::Status::NotApplicable => result.reason.clone().unwrap_or_default(),
+            stamp_audit::Status::Pass => result.title.clone(),
+            stamp_audit::Status::Fail => {
+                let mut text = result
+                    .items
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if result.failed_items > 3 {
+                    text.push_str(&format!("; … {} in all", result.failed_items));
+                }
+                text
+            }
+        };
+        println!(
+            "{:<15} {:<9} {:<34} {:<14} {:<6} {detail}",
+            result.status.as_str(),
+            result.severity.as_str(),
+            result.code,
+            result.pci.join(","),
+            gate,
         );
     }
 }

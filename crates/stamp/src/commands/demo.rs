@@ -274,20 +274,42 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     } else {
         step(
             8,
-            "deploy to dev by replacement, as carol@payments.example (deployer): 2 replicas under runc, read-only root, non-root user",
+            "deploy to dev by replacement, as carol@payments.example (deployer), with the settings of [env.dev] in stamp.toml",
         );
+        let spec_text = spec.display().to_string();
+        let environments = stamp_image::spec::load_environments(&spec)?;
+        let dev = environments
+            .get("dev")
+            .context("the example's stamp.toml has no [env.dev] table")?;
+        println!(
+            "    settings  [env.dev] of {}: {} replica(s), ports {}, health {}, writable {} (table sha256 {})",
+            spec.display(),
+            dev.replicas.unwrap_or(1),
+            dev.port.map_or_else(
+                || "from 8080".to_string(),
+                |port| match port.last {
+                    Some(last) => format!("{}-{last}", port.first),
+                    None => format!("from {}", port.first),
+                }
+            ),
+            match dev.health.as_ref().map(|health| (&health.probe, health.timeout)) {
+                Some((stamp_image::spec::HealthProbe::Http(path), timeout)) =>
+                    format!("GET {path} = 200 within {} s", timeout.as_secs()),
+                Some((stamp_image::spec::HealthProbe::Command(args), timeout)) =>
+                    format!("`{}` exits 0 within {} s", args.join(" "), timeout.as_secs()),
+                None => "GET /health".to_string(),
+            },
+            dev.writable
+                .as_ref()
+                .map(|paths| paths.iter().map(|path| path.absolute()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_else(|| "as the image declares".into()),
+            &dev.sha256.hex()[..12],
+        );
+        println!("    runc      read-only root, non-root user, no capabilities; the deploy event records these settings");
         let deployed = stamp_cli(
             &home,
             Some(DEPLOYER),
-            &[
-                "deploy",
-                "dev",
-                &image,
-                "--replicas",
-                "2",
-                "--port",
-                &DEMO_PORT.to_string(),
-            ],
+            &["deploy", "dev", &image, "--spec", &spec_text],
         )?;
         for line in deployed.lines() {
             println!("    instance  {line}");
@@ -350,15 +372,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         stamp_cli(
             &home,
             Some(DEPLOYER),
-            &[
-                "deploy",
-                "dev",
-                &next,
-                "--replicas",
-                "2",
-                "--port",
-                &DEMO_PORT.to_string(),
-            ],
+            &["deploy", "dev", &next, "--spec", &spec_text],
         )?;
         println!(
             "    deployed  1.0.1 to dev (gate passed, approved by alice, deployed by {DEPLOYER})"
@@ -366,14 +380,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         stamp_cli(
             &home,
             Some(DEPLOYER),
-            &[
-                "rollback",
-                "dev",
-                "--replicas",
-                "2",
-                "--port",
-                &DEMO_PORT.to_string(),
-            ],
+            &["rollback", "dev", "--spec", &spec_text],
         )?;
         let status = stamp_cli(&home, None, &["status", "dev", "--format", "json"])?;
         if !status.contains(&image) {
@@ -400,6 +407,69 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let size = recorder.log.size()?;
     let origin = recorder.log.origin().to_string();
     println!("    log       {size} events verified; projections rebuilt from the log are identical ({origin})");
+
+    step(
+        12,
+        "hand the assessor the evidence: export today's pack, verify it offline with the public keys",
+    );
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let pack = work_dir.join(format!("evidence-{today}"));
+    if pack.exists() {
+        std::fs::remove_dir_all(&pack)
+            .with_context(|| format!("removing the previous pack `{}`", pack.display()))?;
+    }
+    let pack_text = pack.to_string_lossy().into_owned();
+    stamp_cli(
+        &home,
+        None,
+        &[
+            "evidence", "--from", &today, "--to", &today, "-o", &pack_text,
+        ],
+    )?;
+    let verdict = stamp_cli(
+        &home,
+        None,
+        &[
+            "verify",
+            &pack_text,
+            "--trust",
+            &home.to_string_lossy(),
+            "--format",
+            "json",
+        ],
+    )?;
+    let verdict: serde_json::Value =
+        serde_json::from_str(&verdict).context("reading `stamp verify --format json`")?;
+    let evidence: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(pack.join("evidence.json")).context("reading the pack's evidence.json")?,
+    )
+    .context("parsing the pack's evidence.json")?;
+    for requirement in evidence["requirements"].as_array().into_iter().flatten() {
+        let status = requirement["status"].as_str().unwrap_or("?");
+        if status == "not-covered" {
+            continue;
+        }
+        println!(
+            "    {:<9} {:<9} {}",
+            requirement["id"].as_str().unwrap_or("?"),
+            status,
+            requirement["title"].as_str().unwrap_or("")
+        );
+    }
+    if verdict["ok"] != serde_json::Value::Bool(true) {
+        bail!("`stamp verify` did not accept the pack it was given: {verdict}");
+    }
+    let checked: Vec<String> = verdict["checked"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(what, count)| format!("{count} {what}"))
+        .collect();
+    println!(
+        "    verified  offline with only the public keys: {}",
+        checked.join(", ")
+    );
+    println!("    report    {}", pack.join("index.html").display());
     println!();
     println!("done. try:");
     println!("    stamp --home {} log show", home.display());
@@ -462,9 +532,6 @@ fn build_next_version(example: &Path, work_dir: &Path, home: &Path) -> anyhow::R
         .map(str::to_string)
         .context("`stamp build` printed no digest")
 }
-
-/// First port the demo's instances listen on (host network).
-const DEMO_PORT: u16 = 18080;
 
 /// `GET path` from 127.0.0.1:`port`; the status line and body, on one line.
 fn http_get(port: u16, path: &str) -> anyhow::Result<String> {

@@ -501,6 +501,10 @@ fn replace(
     let mut spec = stamp_deploy::runc::instance_spec(&id, digest, &config, &writable, port)?;
     spec.labels.insert("env".into(), environment.clone());
     spec.labels.insert("replaces".into(), row.id.clone());
+    // The replacement is checked the way its environment checks every instance (HTTP path or
+    // a command run inside it), as recorded when the drifted one was deployed.
+    let probe = super::deploy::instance_health(runtime, &row.id);
+    spec.health = Some(probe.clone());
     let mut append_error = None;
     let mut observe = |step: Step<'_>| {
         if let Err(error) = super::deploy::record_step(recorder, &environment, digest, step) {
@@ -508,7 +512,7 @@ fn replace(
         }
     };
     let healthy = |spec: &stamp_deploy::runtime::InstanceSpec, timeout: Duration| {
-        stamp_deploy::health::wait_healthy(spec.port, super::deploy::HEALTH_PATH, timeout)
+        stamp_deploy::health::wait_until_healthy(runtime, spec, &probe, timeout).is_ok()
     };
     let outcome = roll_out(
         runtime,

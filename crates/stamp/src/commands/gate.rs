@@ -2,6 +2,9 @@
 //! the vulnerability findings, approved exceptions applied, and the verdict as a signed in-toto
 //! statement (predicate [`PREDICATE_TYPE_GATE`]) attached to the image (PCI DSS 3.3.1, 3.5.1,
 //! 6.3.1, 8.6.2, 12.10.7). The predicate holds counts and masked values only.
+//! The configuration audit's results (PCI DSS 2.2.x, 8.x) are part of it: rule codes,
+//! statuses and offending items (names and paths, never values), with the audit rule-set
+//! digest next to the scan's.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,9 +12,11 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 use stamp_attest::statement::{ResourceDescriptor, Statement};
+use stamp_audit::{RuleResult, RuleSet, Status as AuditStatus};
 use stamp_core::Digest;
 use stamp_image::Store;
 use stamp_scan::cvss::Severity;
+use stamp_scan::inventory::Inventory;
 use stamp_scan::report::ScanReport;
 use stamp_scan::sensitive::{
     denied_by_default, rule_set_digest, scan_directory, scan_image, ScanLimits, ScanProblem,
@@ -77,6 +82,187 @@ pub struct GateVerdict {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<ScanProblem>,
     pub exceptions: Vec<AppliedException>,
+    /// The PCI configuration audit (rule set, results); absent when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditVerdict>,
+}
+
+/// The configuration audit as the gate decided it (PCI DSS 2.2.x, 8.x).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditVerdict {
+    /// The built-in rule set: SHA-256 over `crates/stamp-audit/rules/*.rego` in order.
+    pub rule_set: DigestRef,
+    /// The user rules from `[check] policies`, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_rules: Option<DigestRef>,
+    /// Failed rules at or above this severity deny (`none`: never).
+    pub fail_on: String,
+    pub results: Vec<GatedRule>,
+    /// Files the facts could not read (too large, symlink loops).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// One audit rule's result as the gate decided it.
+#[derive(Clone, Debug, Serialize)]
+pub struct GatedRule {
+    #[serde(flatten)]
+    pub result: RuleResult,
+    pub denied: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+}
+
+/// What the audit needs besides the filesystem.
+pub struct AuditInput<'a> {
+    /// User rules from `[check] policies`.
+    pub policies: Option<&'a Path>,
+    /// `[check] audit_fail_on`.
+    pub fail_on: &'a str,
+    pub inventory: &'a Inventory,
+}
+
+/// The results of the configuration audit before exceptions.
+pub struct AuditRun {
+    pub results: Vec<RuleResult>,
+    pub user_digest: Option<String>,
+    pub fail_on: String,
+    pub problems: Vec<String>,
+}
+
+/// Run the built-in and user rules over the facts of the root filesystem directory `root`.
+pub fn audit_directory(
+    root: &Path,
+    input: &AuditInput,
+    image: Option<stamp_audit::facts::ImageFacts>,
+    base: Option<stamp_audit::facts::BaseFacts>,
+) -> anyhow::Result<AuditRun> {
+    audit_root(&stamp_audit::Root::new(root), input, image, base)
+}
+
+fn audit_root(
+    root: &stamp_audit::Root,
+    input: &AuditInput,
+    image: Option<stamp_audit::facts::ImageFacts>,
+    base: Option<stamp_audit::facts::BaseFacts>,
+) -> anyhow::Result<AuditRun> {
+    let mut rules = RuleSet::builtin();
+    if let Some(dir) = input.policies {
+        rules.add_dir(dir)?;
+    }
+    let packages = input
+        .inventory
+        .components
+        .iter()
+        .map(|component| stamp_audit::facts::Package {
+            name: component.name.clone(),
+            version: component.version.clone(),
+            package_type: component.package_type.as_str().to_string(),
+        })
+        .collect();
+    let facts = stamp_audit::collect_root(
+        root,
+        stamp_audit::Context {
+            image,
+            base,
+            packages: Some(packages),
+        },
+    );
+    let results = rules.evaluate(&facts)?;
+    Ok(AuditRun {
+        results,
+        user_digest: rules.user_digest(),
+        fail_on: input.fail_on.to_string(),
+        problems: facts
+            .problems
+            .iter()
+            .map(|problem| format!("{}: {}", problem.path, problem.message))
+            .collect(),
+    })
+}
+
+/// Audit image `image_digest`: its layers merged in memory (whiteouts applied; modes and
+/// owners of every entry, the content of configuration files only; nothing written to disk)
+/// and its config.
+pub fn audit_image(
+    store: &Store,
+    image_digest: &Digest,
+    input: &AuditInput,
+) -> anyhow::Result<AuditRun> {
+    let manifest = store.read_manifest(image_digest)?;
+    let config = store.read_config(&manifest.config.digest)?;
+    let runtime = config.config.clone().unwrap_or_default();
+    let image = stamp_audit::facts::ImageFacts {
+        user: runtime.user.clone().unwrap_or_default(),
+        exposed_ports: runtime.exposed_ports.keys().cloned().collect(),
+        // Names only: values may hold secrets.
+        env_names: runtime
+            .env
+            .iter()
+            .map(|entry| entry.split('=').next().unwrap_or("").to_string())
+            .collect(),
+    };
+    let base = base_facts(&manifest.annotations, &config.history);
+    let tree = stamp_audit::MemTree::from_image(store, image_digest)
+        .with_context(|| format!("reading the layers of {image_digest}"))?;
+    audit_root(
+        &stamp_audit::Root::from_tree(tree),
+        input,
+        Some(image),
+        Some(base),
+    )
+}
+
+/// How the base of an image was pinned, from what `stamp build` records: the base digest
+/// annotation of an OCI-layout base, the history entry of a rootfs base, or nothing for a
+/// scratch image built by stamp.
+fn base_facts(
+    annotations: &BTreeMap<String, String>,
+    history: &[stamp_image::oci::History],
+) -> stamp_audit::facts::BaseFacts {
+    use stamp_audit::facts::BaseFacts;
+    if let Some(digest) = annotations.get(stamp_image::build::ANNOTATION_BASE_DIGEST) {
+        return BaseFacts {
+            kind: "oci-layout".into(),
+            pinned: digest.parse::<Digest>().is_ok(),
+            digest: Some(digest.clone()),
+        };
+    }
+    let created_by =
+        |entry: &stamp_image::oci::History| entry.created_by.clone().unwrap_or_default();
+    if let Some(digest) = history.iter().find_map(|entry| {
+        created_by(entry)
+            .strip_prefix("stamp build: base rootfs ")
+            .map(str::to_string)
+    }) {
+        return BaseFacts {
+            kind: "rootfs".into(),
+            pinned: digest.parse::<Digest>().is_ok(),
+            digest: Some(digest),
+        };
+    }
+    if !history.is_empty()
+        && history
+            .iter()
+            .all(|entry| created_by(entry).starts_with("stamp build: "))
+    {
+        return BaseFacts {
+            kind: "scratch".into(),
+            pinned: true,
+            digest: None,
+        };
+    }
+    BaseFacts {
+        kind: "unknown".into(),
+        pinned: false,
+        digest: None,
+    }
+}
+
+/// Whether a failed rule of `severity` denies under `fail_on`.
+fn audit_denies(severity: stamp_audit::Severity, fail_on: &str) -> bool {
+    stamp_audit::Severity::parse(fail_on).is_some_and(|threshold| severity >= threshold)
 }
 
 impl GateVerdict {
@@ -95,11 +281,14 @@ pub fn evaluate(
     report: &ScanReport,
     threshold: Severity,
     recorder: &Recorder,
+    audit: &AuditInput,
 ) -> anyhow::Result<GateVerdict> {
     let store =
         Store::open(home).with_context(|| format!("opening the store at `{}`", home.display()))?;
     let sensitive = scan_image(&store, image_digest, ScanLimits::default())
         .with_context(|| format!("scanning {image_digest} for card numbers and secrets"))?;
+    let audit = audit_image(&store, image_digest, audit)
+        .with_context(|| format!("auditing the configuration of {image_digest}"))?;
     let now = OffsetDateTime::now_utc();
     let active: Vec<Exception> = read_exceptions(&recorder.log)?
         .into_iter()
@@ -112,25 +301,34 @@ pub fn evaluate(
         ResourceDescriptor::sha256(image_name, image_digest),
         &active,
         now,
+        Some(audit),
     ))
 }
 
 /// The verdict on an unpacked root filesystem (`stamp check --rootfs`): the same scan and
 /// policy; no exceptions apply (they name an image or a package) and nothing is signed.
-pub fn evaluate_rootfs(root: &Path, report: &ScanReport, threshold: Severity) -> GateVerdict {
+pub fn evaluate_rootfs(
+    root: &Path,
+    report: &ScanReport,
+    threshold: Severity,
+    audit: &AuditInput,
+) -> anyhow::Result<GateVerdict> {
     let sensitive = scan_directory(root, ScanLimits::default());
+    let audit = audit_directory(root, audit, None, None)
+        .with_context(|| format!("auditing the configuration of `{}`", root.display()))?;
     let subject = ResourceDescriptor {
         name: root.display().to_string(),
         ..ResourceDescriptor::default()
     };
-    decide(
+    Ok(decide(
         sensitive,
         report,
         threshold,
         subject,
         &[],
         OffsetDateTime::now_utc(),
-    )
+        Some(audit),
+    ))
 }
 
 fn decide(
@@ -140,6 +338,7 @@ fn decide(
     subject: ResourceDescriptor,
     active: &[Exception],
     now: OffsetDateTime,
+    audit: Option<AuditRun>,
 ) -> GateVerdict {
     let image = subject
         .sha256_digest()
@@ -191,6 +390,47 @@ fn decide(
             exception,
         });
     }
+    let audit = audit.map(|run| {
+        let mut results = Vec::with_capacity(run.results.len());
+        let mut audit_denied = 0u64;
+        for result in run.results {
+            *counts
+                .entry(format!("audit-{}", result.status.as_str()))
+                .or_default() += 1;
+            let failed = result.status == AuditStatus::Fail;
+            let exception = if failed {
+                covering(&result.code, None, None)
+            } else {
+                None
+            };
+            if exception.is_some() {
+                excepted += 1;
+            }
+            let is_denied =
+                failed && exception.is_none() && audit_denies(result.severity, &run.fail_on);
+            audit_denied += u64::from(is_denied);
+            results.push(GatedRule {
+                result,
+                denied: is_denied,
+                exception,
+            });
+        }
+        counts.insert("audit-denied".into(), audit_denied);
+        denied += audit_denied;
+        AuditVerdict {
+            rule_set: DigestRef {
+                id: stamp_audit::RULE_SET_ID.into(),
+                digest: RuleSet::builtin_digest(),
+            },
+            user_rules: run.user_digest.map(|digest| DigestRef {
+                id: "user".into(),
+                digest,
+            }),
+            fail_on: run.fail_on,
+            results,
+            problems: run.problems,
+        }
+    });
     counts.insert(
         "vulnerabilities".into(),
         report.summary.vulnerabilities as u64,
@@ -230,6 +470,7 @@ fn decide(
         findings,
         problems: sensitive.problems,
         exceptions,
+        audit,
     }
 }
 
@@ -274,6 +515,77 @@ pub fn attest(
 /// `stamp_scan::report::sarif::document`: one rule per code, one result per finding, the
 /// masked value only.
 pub fn add_to_sarif(document: &mut serde_json::Value, verdict: &GateVerdict) {
+    add_sensitive_to_sarif(document, verdict);
+    add_audit_to_sarif(document, verdict);
+}
+
+/// The configuration audit in SARIF: one rule per code (with its PCI DSS requirement ids and
+/// remediation), one result (`kind` `fail`) per failed rule.
+fn add_audit_to_sarif(document: &mut serde_json::Value, verdict: &GateVerdict) {
+    let Some(audit) = &verdict.audit else {
+        return;
+    };
+    let Some(run) = document["runs"].get_mut(0) else {
+        return;
+    };
+    let rules = run["tool"]["driver"]["rules"]
+        .as_array_mut()
+        .expect("a SARIF log from report::sarif has a rules array");
+    let first = rules.len();
+    for gated in &audit.results {
+        let result = &gated.result;
+        rules.push(serde_json::json!({
+            "id": result.code,
+            "name": result.code,
+            "shortDescription": {"text": result.title},
+            "help": {"text": result.remediation},
+            "properties": {
+                "tags": ["security", "configuration"],
+                "pci": result.pci,
+                "severity": result.severity.as_str(),
+                "source": result.source,
+            },
+        }));
+    }
+    let results = run["results"]
+        .as_array_mut()
+        .expect("a SARIF log from report::sarif has a results array");
+    for (index, gated) in audit.results.iter().enumerate() {
+        let result = &gated.result;
+        // Results are findings: passes and not-applicable rules stay in the JSON verdict.
+        if result.status != AuditStatus::Fail {
+            continue;
+        }
+        let level = if gated.denied {
+            "error"
+        } else if gated.exception.is_some() {
+            "note"
+        } else {
+            "warning"
+        };
+        let kind = "fail";
+        let text = format!("{}: {}", result.title, result.items.join("; "));
+        let mut properties = serde_json::json!({
+            "code": result.code,
+            "severity": result.severity.as_str(),
+            "pci": result.pci,
+            "items": result.items,
+        });
+        if let Some(exception) = &gated.exception {
+            properties["exception"] = exception.clone().into();
+        }
+        results.push(serde_json::json!({
+            "ruleId": result.code,
+            "ruleIndex": first + index,
+            "kind": kind,
+            "level": level,
+            "message": {"text": text},
+            "properties": properties,
+        }));
+    }
+}
+
+fn add_sensitive_to_sarif(document: &mut serde_json::Value, verdict: &GateVerdict) {
     let Some(run) = document["runs"].get_mut(0) else {
         return;
     };

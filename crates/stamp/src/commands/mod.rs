@@ -8,7 +8,9 @@ mod db;
 mod demo;
 mod deploy;
 pub(crate) mod drift;
+mod evidence;
 mod except;
+mod exposure;
 mod gate;
 mod images;
 mod init;
@@ -25,6 +27,7 @@ mod status;
 mod trust;
 mod unpack;
 mod verify_attestation;
+mod verify_pack;
 
 use stamp_image::build::BuildError;
 use stamp_image::spec::LoadSpecError;
@@ -59,6 +62,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Promote(args) => promote::run(home, key, args),
         Command::Rollback(args) => rollback::run(home, key, args),
         Command::Revoke(args) => revoke::run(home, args),
+        Command::Evidence(args) => evidence::run(home, key, args),
+        Command::Verify(args) => verify_pack::run(args),
         Command::Init(args) => init::run(home, args),
         Command::Log(args) => log::run(home, args),
     }

@@ -1,9 +1,11 @@
 //! `stamp promote IMAGE --to ENV`: record that a digest may go to ENV (PCI DSS 6.5.1, 6.5.4).
 //!
 //! Refused (a failed `promote` event naming the reason, exit 1) when the image is revoked,
-//! lacks the approvals ENV requires (counted as `stamp deploy` counts them), or, when ENV's
-//! trust-file policy has `promote_from = "SOURCE"`, never ran healthy in SOURCE. A deploy to
-//! an environment with `promote_from` takes only digests promoted to it.
+//! lacks the approvals ENV requires (counted as `stamp deploy` counts them: the higher of the
+//! trust file's and the `[env.ENV]` table's), or, when ENV has `promote_from = "SOURCE"` (in
+//! the trust file or in stamp.toml's `[env.ENV]`), never ran healthy in SOURCE: no successful
+//! deploy there listing instances that passed their health check. A deploy to an environment
+//! with `promote_from` takes only digests promoted to it that ran healthy in the source.
 
 use std::path::Path;
 
@@ -11,7 +13,7 @@ use anyhow::Context;
 use stamp_core::event::{EventKind, Outcome};
 use stamp_image::Store;
 
-use super::deploy::{approved, hint, not_revoked, ran_healthy};
+use super::deploy::{approved, hint, not_revoked, ran_healthy, EnvSettings, Overrides};
 use super::signing::{acting_name, load_trust_recorded, read_facts};
 use super::UsageError;
 use crate::cli::{OutputFormat, PromoteArgs};
@@ -24,6 +26,7 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: PromoteArgs) -> anyhow:
     let image = store.resolve(&args.image)?;
     let digest = image.digest;
     let environment = args.to.as_str();
+    let settings = EnvSettings::resolve(args.spec.as_deref(), environment, Overrides::default())?;
     let mut recorder = Recorder::open_or_init(&home)?.recorder;
     let mut facts = read_facts(&recorder.log)?;
     let trust = load_trust_recorded(&home, &mut recorder, &mut facts)?;
@@ -38,23 +41,36 @@ pub fn run(home: Option<&Path>, key: Option<&str>, args: PromoteArgs) -> anyhow:
     if let Some(name) = acting_name(&home, key, &trust) {
         recorder.set_actor(&name);
     }
-    let from = policy.promote_from.clone();
+    let sources = settings.promote_from(policy.promote_from.as_deref());
     let state = recorder.log.projection_state()?;
     let mut decision = not_revoked(&state, &digest);
     if decision.is_ok() {
-        decision = approved(&home, &store, &trust, environment, &digest)?;
+        decision = approved(
+            &home,
+            &store,
+            &trust,
+            environment,
+            &digest,
+            settings.approvals(),
+        )?;
     }
     let mut healthy_at = None;
-    if let (Ok(()), Some(from)) = (&decision, &from) {
-        healthy_at = ran_healthy(&recorder.log, &digest, from)?;
-        if healthy_at.is_none() {
+    let mut from = None;
+    for source in &sources {
+        if decision.is_err() {
+            break;
+        }
+        from = Some(source.clone());
+        let at = ran_healthy(&recorder.log, &digest, source)?;
+        if at.is_none() {
             decision = Err((
                 "not-healthy-in-source",
                 format!(
-                    "`{environment}` takes only digests that ran healthy in `{from}`, and the log shows no healthy run of this one there"
+                    "`{environment}` takes only digests that ran healthy in `{source}`, and the log shows no healthy run of this one there"
                 ),
             ));
         }
+        healthy_at = healthy_at.max(at);
     }
     if let Err((code, reason)) = decision {
         let mut event = recorder

@@ -7,8 +7,9 @@
 //! fix, and the critical ones with a fix whose advisory is older than the 6.3.3 patch window.
 //! Data older than `--max-age-days` is a `control.failure` event (PCI DSS 10.7.2).
 //!
-//! The inventory is read again from the image's layers: images are immutable, so this is the
-//! same inventory the stored SBOM describes.
+//! The inventory is the image's stored SBOM (its newest verified CycloneDX SBOM attestation),
+//! or, for an image without one, read again from its layers: images are immutable, so both
+//! describe the same components.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -17,12 +18,11 @@ use anyhow::Context;
 use stamp_core::event::{EventKind, Outcome};
 use stamp_image::Store;
 use stamp_scan::cvss::Severity;
-use stamp_scan::inventory::{self, Files};
-use stamp_scan::osv::import::parse_time;
 use stamp_scan::osv::VulnDb;
 use stamp_scan::report::{self, Finding, ScannedImage};
 
 use super::db::{database_path, record_stale, staleness, CONTROL_VULNDB_FRESHNESS};
+use super::exposure::{Exposure, ImageInventory, Inventories, InventorySource};
 use crate::cli::{OutputFormat, RescanArgs};
 use crate::recorder::Recorder;
 
@@ -81,52 +81,8 @@ struct ImageResult<'a> {
     vulnerabilities: usize,
     new: Vec<&'a Finding>,
     exposure: Exposure,
-}
-
-/// PCI DSS 6.3.3: critical vulnerabilities are patched within one month of the fix's release.
-const PATCH_WINDOW_DAYS: i64 = 30;
-
-/// Whether an image is exposed to known vulnerabilities by the current database, all findings
-/// counted (not only the new ones).
-#[derive(Debug, serde::Serialize)]
-struct Exposure {
-    exposed: bool,
-    /// Highest severity among the findings; `null` when none.
-    worst_severity: Option<Severity>,
-    vulnerabilities: usize,
-    /// Findings for which a fixed version exists.
-    fixable: usize,
-    /// Critical findings with a fix whose advisory was published more than
-    /// [`PATCH_WINDOW_DAYS`] ago (the advisory's `published` date; OSV records no fix date).
-    critical_fix_overdue: Vec<String>,
-    /// PCI DSS 6.3.3 is breached: `critical_fix_overdue` is not empty.
-    pci_6_3_3_overdue: bool,
-}
-
-impl Exposure {
-    fn of(findings: &[Finding], now: time::OffsetDateTime) -> Exposure {
-        let window = time::Duration::days(PATCH_WINDOW_DAYS);
-        let critical_fix_overdue: Vec<String> = findings
-            .iter()
-            .filter(|finding| finding.severity == Severity::Critical && finding.fix_exists)
-            .filter(|finding| {
-                finding
-                    .published
-                    .as_deref()
-                    .and_then(parse_time)
-                    .is_some_and(|published| now - published > window)
-            })
-            .map(|finding| finding.id.clone())
-            .collect();
-        Exposure {
-            exposed: !findings.is_empty(),
-            worst_severity: findings.iter().map(|finding| finding.severity).max(),
-            vulnerabilities: findings.len(),
-            fixable: findings.iter().filter(|finding| finding.fix_exists).count(),
-            pci_6_3_3_overdue: !critical_fix_overdue.is_empty(),
-            critical_fix_overdue,
-        }
-    }
+    /// Where the components came from: the signed SBOM, or the layers.
+    inventory_source: InventorySource,
 }
 
 pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
@@ -172,11 +128,12 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
     }
     let empty = BTreeSet::new();
     let mut reports = Vec::new();
+    let inventories = Inventories::open(&stamp_home)?;
     for (name, digest) in &targets {
         let digest_value: stamp_core::Digest = digest.parse()?;
-        let files = Files::from_image(&store, &digest_value)
-            .with_context(|| format!("reading the layers of {digest}"))?;
-        let inventory = inventory::inventory(&files);
+        let ImageInventory {
+            source, inventory, ..
+        } = inventories.of(&digest_value)?;
         let report = report::scan(
             &db,
             ScannedImage {
@@ -185,12 +142,12 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
             },
             &inventory,
         )?;
-        reports.push(report);
+        reports.push((report, source));
     }
     let now = time::OffsetDateTime::now_utc();
     let mut results = Vec::new();
     let mut denied = 0;
-    for report in &reports {
+    for (report, source) in &reports {
         let known_names = known.names.get(&report.image.digest).unwrap_or(&empty);
         let new: Vec<&Finding> = report.new_vulnerabilities(known_names).collect();
         for finding in &new {
@@ -231,7 +188,8 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
             .detail("vulnerabilities", report.summary.vulnerabilities as u64)
             .detail("new", new.len() as u64)
             .detail("vulndb_digest", db.meta.digest.clone())
-            .detail("vulndb_snapshot_time", db.meta.snapshot_time.clone());
+            .detail("vulndb_snapshot_time", db.meta.snapshot_time.clone())
+            .detail("inventory_source", serde_json::to_value(source)?);
         recorder.append(summary)?;
         results.push(ImageResult {
             image: report.image.name.clone(),
@@ -239,6 +197,7 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
             vulnerabilities: report.summary.vulnerabilities,
             new,
             exposure: Exposure::of(&report.vulnerabilities, now),
+            inventory_source: *source,
         });
     }
     match args.format {
@@ -258,25 +217,7 @@ pub fn run(home: Option<&Path>, args: RescanArgs) -> anyhow::Result<u8> {
                     result.vulnerabilities,
                     result.new.len()
                 );
-                let exposure = &result.exposure;
-                match exposure.worst_severity {
-                    Some(worst) if exposure.exposed => println!(
-                        "  exposed: worst {}, {} of {} with a fix available{}",
-                        worst.as_str(),
-                        exposure.fixable,
-                        exposure.vulnerabilities,
-                        if exposure.pci_6_3_3_overdue {
-                            format!(
-                                "; PCI 6.3.3 overdue: {} critical with a fix, advisory published over {PATCH_WINDOW_DAYS} days ago ({})",
-                                exposure.critical_fix_overdue.len(),
-                                exposure.critical_fix_overdue.join(", ")
-                            )
-                        } else {
-                            String::new()
-                        }
-                    ),
-                    _ => println!("  not exposed to known vulnerabilities"),
-                }
+                println!("  {}", result.exposure.describe());
                 for finding in &result.new {
                     println!(
                         "  new {:<9} {:<22} {} {} (fixed: {})",

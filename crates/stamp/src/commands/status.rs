@@ -10,7 +10,7 @@ use crate::recorder::Recorder;
 
 use stamp_deploy::runtime::Runtime;
 
-use super::deploy::{endpoint, instance_port, runtime, HEALTH_PATH};
+use super::deploy::{endpoint, instance_health, instance_port, runtime};
 
 /// How long one health request of `stamp status` may take.
 const STATUS_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,9 +38,15 @@ pub fn run(home: Option<&Path>, args: StatusArgs) -> anyhow::Result<u8> {
                 .state(&row.id)
                 .map(|status| serde_json::to_value(status.state).expect("state serializes"))
                 .unwrap_or_else(|error| format!("unknown ({error})").into());
-            let healthy = port.is_some_and(|port| {
-                stamp_deploy::health::http_ok(port, HEALTH_PATH, STATUS_HEALTH_TIMEOUT)
-            });
+            // The check the instance was deployed with: HTTP, or a command run inside it.
+            let healthy = match instance_health(&runtime, &row.id) {
+                stamp_deploy::health::HealthProbe::Http(path) => port.is_some_and(|port| {
+                    stamp_deploy::health::http_ok(port, &path, STATUS_HEALTH_TIMEOUT)
+                }),
+                stamp_deploy::health::HealthProbe::Command(args) => runtime
+                    .exec(&row.id, &args, STATUS_HEALTH_TIMEOUT)
+                    .is_ok_and(|outcome| outcome.code == Some(0)),
+            };
             let revoked = state
                 .revocations
                 .iter()
@@ -63,10 +69,14 @@ pub fn run(home: Option<&Path>, args: StatusArgs) -> anyhow::Result<u8> {
             "instances": instances,
         }));
     }
+    // Which running digests are exposed to known vulnerabilities, and whether fixes exist.
+    let exposure = super::exposure::of_running(&home, args.db.as_deref(), &environments);
     match args.format {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "environments": environments }))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "environments": environments, "exposure": exposure })
+            )?
         ),
         OutputFormat::Text => {
             if environments.is_empty() {
@@ -98,6 +108,7 @@ pub fn run(home: Option<&Path>, args: StatusArgs) -> anyhow::Result<u8> {
                     );
                 }
             }
+            super::exposure::print_text(&exposure);
         }
     }
     Ok(0)

@@ -319,11 +319,18 @@ fn runc_path() -> PathBuf {
     )
 }
 
-/// Build the example's static binary when it is not there yet (as `stamp demo` does).
+/// Build the example's static binary when it is not there yet or older than its sources (as
+/// `stamp demo` does); the health-command tests need its `--health` mode.
 fn example_binary() {
     let example = example_dir();
     let binary = example.join(format!("target/{EXAMPLE_TARGET}/release/payments-api"));
-    if binary.is_file() {
+    let modified = |path: &Path| fs::metadata(path).and_then(|meta| meta.modified()).ok();
+    let built = modified(&binary);
+    let newest_source = fs::read_dir(example.join("src"))
+        .unwrap()
+        .filter_map(|entry| modified(&entry.unwrap().path()))
+        .max();
+    if built.is_some() && built >= newest_source {
         return;
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -1211,7 +1218,8 @@ fn promotion_needs_a_healthy_run_in_the_source_environment_and_gates_deploys() {
     assert_eq!(last["details"]["env"], "prod");
     assert_eq!(last["details"]["from_env"], "staging");
 
-    // Deploying to prod without a promotion is refused, even by a deployer.
+    // Deploying to prod a digest that never ran healthy in staging is refused, even by a
+    // deployer.
     let prod_port = free_port().to_string();
     let output = site.run(&[
         "deploy", "prod", &digest, "--port", &prod_port, "--key", DEPLOYER,
@@ -1220,7 +1228,7 @@ fn promotion_needs_a_healthy_run_in_the_source_environment_and_gates_deploys() {
     let deploys = site.json(&["log", "show", "--kind", "deploy", "--format", "json"]);
     let last = &deploys.as_array().unwrap().last().unwrap()["event"];
     assert_eq!(last["outcome"], "failure", "{last:#}");
-    assert_eq!(last["details"]["code"], "not-promoted", "{last:#}");
+    assert_eq!(last["details"]["code"], "not-healthy-in-source", "{last:#}");
     assert_eq!(last["details"]["env"], "prod");
 
     // It runs healthy in staging; then the promotion is recorded and prod takes it.
@@ -1234,6 +1242,14 @@ fn promotion_needs_a_healthy_run_in_the_source_environment_and_gates_deploys() {
         "--key",
         DEPLOYER,
     ]);
+    // Healthy in staging but not promoted yet: still refused.
+    let output = site.run(&[
+        "deploy", "prod", &digest, "--port", &prod_port, "--key", DEPLOYER,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let deploys = site.json(&["log", "show", "--kind", "deploy", "--format", "json"]);
+    let last = &deploys.as_array().unwrap().last().unwrap()["event"];
+    assert_eq!(last["details"]["code"], "not-promoted", "{last:#}");
     let promoted = site.json(&["promote", &digest, "--to", "prod", "--format", "json"]);
     assert_eq!(promoted["env"], "prod");
     assert_eq!(promoted["from_env"], "staging");
@@ -1382,4 +1398,485 @@ fn drift_schedule_usage_errors_exit_2() {
             describe(&output)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `[env.NAME]` tables of stamp.toml: replicas, ports, health (HTTP or command), promote_from,
+// approvals and writable paths, read by `stamp deploy` (./stamp.toml, or --spec).
+
+impl Site {
+    /// Write `./stamp.toml` of the site (where `stamp` runs) holding `tables`. The image part
+    /// is never built from it: environments are read without the layer inputs.
+    fn write_envs(&self, tables: &str) {
+        fs::write(
+            self.dir.path().join("stamp.toml"),
+            format!("[image]\nname = \"payments-api\"\n\n[base]\nscratch = true\n\n{tables}"),
+        )
+        .unwrap();
+    }
+
+    fn events(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.json(&["log", "show", "--kind", kind, "--format", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["event"].clone())
+            .collect()
+    }
+
+    /// Deploy `digest` to `env` as the deployer with no flags but `extra`; returns the output.
+    fn deploy(&self, env: &str, digest: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["deploy", env, digest, "--key", DEPLOYER, "--format", "json"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    fn gated_and_approved(&self, epoch: &str, envs: &[&str]) -> String {
+        let digest = self.build_variant(epoch);
+        self.ok(&["check", &digest]);
+        for env in envs {
+            self.ok(&["approve", &digest, "--env", env, "--key", "alice"]);
+        }
+        digest
+    }
+}
+
+/// `port = "FIRST-LAST"` for 20 ports from a free one.
+fn port_range() -> (u16, String) {
+    let first = free_port().min(u16::MAX - 40);
+    (first, format!("{first}-{}", first + 19))
+}
+
+#[test]
+fn deploy_takes_replicas_ports_and_health_from_the_env_table_and_records_them() {
+    let site = Site::new();
+    let (first_port, range) = port_range();
+    let table = format!(
+        "[env.dev]\ntarget = \"local\"\nreplicas = 2\nport = \"{range}\"\n\
+         health = {{ http = \"/health\", timeout = \"10s\" }}\nwritable = [\"/tmp\"]\n"
+    );
+    site.write_envs(&table);
+    let digest = site.gated_and_approved("1700000000", &["dev"]);
+
+    // No --replicas, --port or --health-timeout-ms: the table decides.
+    let output = site.deploy("dev", &digest, &[]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let deployed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let instances = deployed["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{deployed:#}");
+    for instance in instances {
+        let port = instance["port"].as_u64().unwrap() as u16;
+        assert!(
+            (first_port..first_port + 20).contains(&port),
+            "{deployed:#}"
+        );
+        assert!(get(instance["endpoint"].as_str().unwrap(), "/health"));
+    }
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(event["outcome"], "success", "{event:#}");
+    let settings = &event["details"]["env_settings"];
+    assert_eq!(settings["replicas"], 2, "{settings:#}");
+    assert_eq!(settings["port"], range.as_str());
+    assert_eq!(settings["health"], serde_json::json!({"http": "/health"}));
+    assert_eq!(settings["health_timeout_ms"], 10_000);
+    assert_eq!(settings["writable"], serde_json::json!(["/tmp"]));
+    assert_eq!(settings["approvals"], 1, "the trust file's count");
+    assert_eq!(settings["overrides"], serde_json::json!({}));
+    assert!(settings["spec"].as_str().unwrap().ends_with("stamp.toml"));
+    // The table's digest: the same table gives the same digest, another value another one.
+    let table_sha256 = settings["table_sha256"].as_str().unwrap().to_string();
+    assert!(table_sha256.starts_with("sha256:"), "{settings:#}");
+
+    // A flag overrides the table for one run, and the event says so.
+    let output = site.deploy("dev", &digest, &["--replicas", "1"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let event = site.events("deploy").last().unwrap().clone();
+    let settings = &event["details"]["env_settings"];
+    assert_eq!(settings["replicas"], 1);
+    assert_eq!(settings["overrides"], serde_json::json!({"replicas": 1}));
+    assert_eq!(settings["table_sha256"], table_sha256.as_str());
+    assert_eq!(site.status()["instances"].as_array().unwrap().len(), 1);
+
+    // approvals: the higher of stamp.toml's and the trust file's applies.
+    site.write_envs(&format!("{table}approvals = 2\n"));
+    let output = site.deploy("dev", &digest, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(event["details"]["code"], "not-approved", "{event:#}");
+    assert!(
+        event["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 2 required"),
+        "{event:#}"
+    );
+    assert_eq!(event["details"]["env_settings"]["approvals"], 2);
+    assert_ne!(
+        event["details"]["env_settings"]["table_sha256"],
+        table_sha256.as_str()
+    );
+    // ... and a repository edit cannot lower the trust file's floor.
+    let trust_path = site.home.join("trust.toml");
+    let trust = fs::read_to_string(&trust_path).unwrap();
+    let raised = trust.replace(
+        "[environments.dev]\napprovals = 1\n",
+        "[environments.dev]\napprovals = 2\n",
+    );
+    assert_ne!(raised, trust, "{trust}");
+    fs::write(&trust_path, raised).unwrap();
+    site.write_envs(&format!("{table}approvals = 0\n"));
+    let output = site.deploy("dev", &digest, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(event["details"]["code"], "not-approved", "{event:#}");
+    assert_eq!(event["details"]["env_settings"]["approvals"], 2);
+    fs::write(&trust_path, trust).unwrap();
+
+    // An environment may narrow the image's writable paths, never widen them.
+    site.write_envs(&table.replace(
+        "writable = [\"/tmp\"]",
+        "writable = [\"/tmp\", \"/var/run/app\"]",
+    ));
+    let output = site.deploy("dev", &digest, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(
+        event["details"]["code"], "writable-not-declared",
+        "{event:#}"
+    );
+    assert!(
+        event["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/var/run/app"),
+        "{event:#}"
+    );
+    // The refusals left the running instance alone.
+    let status = site.status();
+    assert_eq!(status["instances"][0]["healthy"], true, "{status:#}");
+    let replay = site.json(&["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+}
+
+#[test]
+fn a_health_command_run_inside_the_instance_passes_or_fails_the_deploy() {
+    let site = Site::new();
+    let (_, range) = port_range();
+    let env = |command: &str, timeout: &str| {
+        format!(
+            "[env.dev]\nreplicas = 2\nport = \"{range}\"\n\
+             health = {{ command = {command}, timeout = \"{timeout}\" }}\n"
+        )
+    };
+    // The example binary's `--health` asks the service on $PORT (the instance's own).
+    site.write_envs(&env(
+        r#"["/usr/local/bin/payments-api", "--health"]"#,
+        "10s",
+    ));
+    let first = site.gated_and_approved("1700000000", &["dev"]);
+    let output = site.deploy("dev", &first, &[]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let deployed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let old_ids: Vec<&str> = deployed["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|instance| instance["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(old_ids.len(), 2);
+    let settings = site.events("deploy").last().unwrap()["details"]["env_settings"].clone();
+    assert_eq!(
+        settings["health"],
+        serde_json::json!({"command": ["/usr/local/bin/payments-api", "--health"]})
+    );
+    // `stamp status` asks the same command.
+    let status = site.status();
+    for instance in status["instances"].as_array().unwrap() {
+        assert_eq!(instance["healthy"], true, "{status:#}");
+    }
+
+    // A command that exits 1 (it asks a port nothing listens on): the deploy fails with a
+    // failure event, the new instances are stopped, the old ones keep serving.
+    site.write_envs(&env(
+        r#"["/usr/local/bin/payments-api", "--port", "1", "--health"]"#,
+        "2s",
+    ));
+    let second = site.gated_and_approved("1700000100", &["dev"]);
+    let output = site.deploy("dev", &second, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(event["outcome"], "failure", "{event:#}");
+    assert_eq!(event["subject"], second.as_str());
+    assert_eq!(event["details"]["code"], "rollout-failed", "{event:#}");
+    let reason = event["details"]["reason"].as_str().unwrap();
+    assert!(reason.contains("--health` exited 1"), "{reason}");
+    let failed_start = site
+        .events("instance.start")
+        .into_iter()
+        .find(|event| event["outcome"] == "failure")
+        .expect("a failed instance.start event");
+    assert_eq!(failed_start["details"]["image"], second.as_str());
+    let status = site.status();
+    assert_eq!(status["image"], first.as_str(), "{status:#}");
+    let running: Vec<&str> = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|instance| instance["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(running, old_ids, "{status:#}");
+    for instance in status["instances"].as_array().unwrap() {
+        assert_eq!(instance["runtime_state"], "running", "{status:#}");
+        assert!(get(instance["endpoint"].as_str().unwrap(), "/health"));
+    }
+    // Only the old instances are left in runc: the unhealthy ones were removed.
+    use stamp_deploy::runtime::Runtime;
+    let runtime = stamp_deploy::runc::RuncRuntime::new(&site.home, &site.runc).unwrap();
+    let mut listed: Vec<String> = runtime
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|instance| instance.id)
+        .collect();
+    listed.sort();
+    let mut expected: Vec<String> = old_ids.iter().map(|id| id.to_string()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // A command the image does not hold fails the same way.
+    site.write_envs(&env(r#"["/bin/false"]"#, "1s"));
+    let output = site.deploy("dev", &second, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(event["details"]["code"], "rollout-failed", "{event:#}");
+    assert_eq!(site.status()["image"], first.as_str());
+    let replay = site.json(&["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+}
+
+#[test]
+fn prod_with_promote_from_takes_only_digests_that_ran_healthy_in_staging() {
+    let site = Site::new();
+    // One approval for prod in the trust file (the table cannot lower it, only raise it).
+    let trust_path = site.home.join("trust.toml");
+    let trust = fs::read_to_string(&trust_path).unwrap();
+    let edited = trust.replace(
+        "[environments.prod]\napprovals = 2\n",
+        "[environments.prod]\napprovals = 1\n",
+    );
+    assert_ne!(edited, trust, "{trust}");
+    fs::write(&trust_path, edited).unwrap();
+    let (_, staging_ports) = port_range();
+    let (_, prod_ports) = port_range();
+    let tables = |staging_health: &str| {
+        format!(
+            "[env.staging]\nport = \"{staging_ports}\"\nhealth = {staging_health}\n\n\
+             [env.prod]\nport = \"{prod_ports}\"\npromote_from = \"staging\"\n"
+        )
+    };
+    let healthy = r#"{ http = "/health", timeout = "10s" }"#;
+    let digest = site.gated_and_approved("1700000000", &["staging", "prod"]);
+
+    // Promoted while no rule applied: a promote event, but no healthy run in staging.
+    site.ok(&["promote", &digest, "--to", "prod"]);
+    site.write_envs(&tables(healthy));
+    let output = site.deploy("prod", &digest, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ran healthy in `staging`"), "{stderr}");
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(event["outcome"], "failure", "{event:#}");
+    assert_eq!(
+        event["details"]["code"], "not-healthy-in-source",
+        "{event:#}"
+    );
+    assert_eq!(
+        event["details"]["env_settings"]["promote_from"],
+        serde_json::json!(["staging"])
+    );
+
+    // It runs healthy in staging: prod takes it.
+    let output = site.deploy("staging", &digest, &[]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let output = site.deploy("prod", &digest, &[]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let deployed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(get(
+        deployed["instances"][0]["endpoint"].as_str().unwrap(),
+        "/health"
+    ));
+
+    // A digest that started in staging but never passed its health check there: its
+    // instance.start is in the log, yet promotion and deploy to prod are refused.
+    let second = site.gated_and_approved("1700000100", &["staging", "prod"]);
+    site.write_envs(&tables(
+        r#"{ command = ["/usr/local/bin/payments-api", "--port", "1", "--health"], timeout = "1s" }"#,
+    ));
+    let output = site.deploy("staging", &second, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(site.events("instance.start").iter().any(|event| {
+        event["outcome"] == "success" && event["details"]["image"] == second.as_str()
+    }));
+    let output = site.run(&["promote", &second, "--to", "prod"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let promote = site.events("promote").last().unwrap().clone();
+    assert_eq!(
+        promote["details"]["code"], "not-healthy-in-source",
+        "{promote:#}"
+    );
+    assert_eq!(promote["details"]["from_env"], "staging");
+    let output = site.deploy("prod", &second, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let event = site.events("deploy").last().unwrap().clone();
+    assert_eq!(
+        event["details"]["code"], "not-healthy-in-source",
+        "{event:#}"
+    );
+    assert_eq!(
+        site.json(&["status", "prod", "--format", "json"])["environments"][0]["image"],
+        digest.as_str()
+    );
+    let replay = site.json(&["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+}
+
+#[test]
+fn env_table_problems_are_usage_errors_naming_the_place() {
+    let fixture = fixture();
+    let dir = fixture.dir.path();
+    let other = dir.join("envs.toml");
+    let head = "[image]\nname = \"drift-fixture\"\n\n[base]\nscratch = true\n\n";
+    fs::write(&other, format!("{head}[env.staging]\nreplicas = 2\n")).unwrap();
+    let bad = dir.join("bad.toml");
+    fs::write(
+        &bad,
+        format!("{head}[env.dev]\nhealth = {{ http = \"/health\", command = [\"/x\"] }}\n"),
+    )
+    .unwrap();
+    let unknown = dir.join("unknown.toml");
+    fs::write(&unknown, format!("{head}[env.dev]\nreplica = 2\n")).unwrap();
+    for (spec, message) in [
+        (
+            other.to_str().unwrap(),
+            "has no [env.dev] table (it has: staging)",
+        ),
+        (
+            bad.to_str().unwrap(),
+            "bad.toml:8:10: health must have exactly one of `http` and `command`",
+        ),
+        (
+            unknown.to_str().unwrap(),
+            "unknown.toml:8:1: unknown field `replica`",
+        ),
+        (
+            "/nonexistent/stamp.toml",
+            "reading `/nonexistent/stamp.toml`",
+        ),
+    ] {
+        let output = stamp(
+            dir,
+            &["deploy", "dev", "drift-fixture:v1", "--spec", spec],
+            &[],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{spec}: {}",
+            describe(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{spec}: {stderr}");
+    }
+    let deploys = json(
+        dir,
+        &["log", "show", "--kind", "deploy", "--format", "json"],
+    );
+    assert_eq!(deploys, serde_json::json!([]));
+}
+
+#[test]
+fn runc_exec_runs_a_command_inside_the_instance_and_kills_it_at_its_timeout() {
+    use stamp_deploy::runtime::Runtime;
+    use std::time::{Duration, Instant};
+    let runc = runc_path();
+    let (_dir, home, digest) = example_image();
+    let store = stamp_image::Store::open(&home).unwrap();
+    let image = store.resolve(&digest).unwrap();
+    let config = store
+        .read_config(&store.read_manifest(&image.digest).unwrap().config.digest)
+        .unwrap();
+    let writable = stamp_deploy::writable_paths(&config).unwrap();
+    let runtime = stamp_deploy::runc::RuncRuntime::new(&home, &runc).unwrap();
+    runtime.prepare(&store, &image.digest, &writable).unwrap();
+    let port = free_port();
+    let id = format!("x-{}-{port}", std::process::id());
+    let spec =
+        stamp_deploy::runc::instance_spec(&id, &image.digest, &config, &writable, port).unwrap();
+    runtime.start(&spec).unwrap();
+    let _running = Running {
+        runtime: &runtime,
+        id: id.clone(),
+    };
+    let args = |list: &[&str]| list.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+    // The command sees the instance's environment ($PORT) and asks the service there.
+    stamp_deploy::health::wait_command_healthy(
+        &runtime,
+        &id,
+        &args(&["/usr/local/bin/payments-api", "--health"]),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    let passed = runtime
+        .exec(
+            &id,
+            &args(&["/usr/local/bin/payments-api", "--health"]),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!((passed.code, passed.timed_out), (Some(0), false));
+    let failed = runtime
+        .exec(
+            &id,
+            &args(&["/usr/local/bin/payments-api", "--port", "1", "--health"]),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!((failed.code, failed.timed_out), (Some(1), false));
+    let missing = runtime
+        .exec(&id, &args(&["/bin/false"]), Duration::from_secs(5))
+        .unwrap();
+    assert!(missing.code != Some(0) && !missing.timed_out, "{missing:?}");
+    // A command that never ends (a second server on an ephemeral port) is killed at its
+    // timeout, and nothing of it is left in the instance.
+    let started = Instant::now();
+    let hung = runtime
+        .exec(
+            &id,
+            &args(&["/usr/local/bin/payments-api", "--port", "0"]),
+            Duration::from_millis(500),
+        )
+        .unwrap();
+    assert!(hung.timed_out && hung.code.is_none(), "{hung:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let ps = std::process::Command::new(&runc)
+        .arg("--root")
+        .arg(std::path::absolute(&home).unwrap().join("runc"))
+        .args(["ps", "--format", "json", &id])
+        .output()
+        .unwrap();
+    assert!(ps.status.success(), "{}", describe(&ps));
+    let pids: Vec<u64> = serde_json::from_slice(&ps.stdout).unwrap();
+    assert_eq!(pids.len(), 1, "only the service is left: {pids:?}");
+    // The exec files are cleaned up; the service still answers.
+    let leftovers: Vec<_> = fs::read_dir(runtime.instance_dir(&id))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.starts_with("exec-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(stamp_deploy::health::http_ok(
+        port,
+        "/health",
+        Duration::from_secs(2)
+    ));
 }

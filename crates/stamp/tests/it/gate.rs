@@ -143,6 +143,7 @@ name = "cleanup"
 remove = ["/var/log/app.log"]
 
 [config]
+user = "10001"
 env = { DB_PASSWORD = "hunter2-prod-7" }
 "#,
     );

@@ -319,7 +319,7 @@ fn bookworm_sbom_lists_what_dpkg_query_lists_and_validates() {
     std::fs::write(
         dir.path().join("stamp.toml"),
         format!(
-            "[image]\nname = \"bookworm\"\nsource_date_epoch = 1700000000\n[base]\nrootfs = \"{}\"\nsha256 = \"sha256:{sha256}\"\n",
+            "[image]\nname = \"bookworm\"\nsource_date_epoch = 1700000000\n[base]\nrootfs = \"{}\"\nsha256 = \"sha256:{sha256}\"\n[config]\nuser = \"65534\"\n",
             tarball.display()
         ),
     )

@@ -1,0 +1,123 @@
+//! Times as `evidence.json` writes them: UTC, whole seconds, `YYYY-MM-DDTHH:MM:SSZ` (the form
+//! events use), and the assessment period.
+
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+const TIME_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+const DATE_FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of `time` in UTC, fractions dropped.
+pub fn format(time: OffsetDateTime) -> String {
+    time.to_offset(UtcOffset::UTC)
+        .format(TIME_FORMAT)
+        .unwrap_or_default()
+}
+
+/// Parse `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn parse(text: &str) -> Option<OffsetDateTime> {
+    PrimitiveDateTime::parse(text, TIME_FORMAT)
+        .ok()
+        .map(PrimitiveDateTime::assume_utc)
+}
+
+/// Parse an RFC 3339 time with any offset and fraction (OSV `published` dates), to UTC.
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|time| time.to_offset(UtcOffset::UTC))
+}
+
+/// The assessment period, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+}
+
+/// Why a period bound is not usable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParsePeriodError {
+    #[error("`{0}` is not a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)")]
+    Bound(String),
+    #[error("the period ends ({to}) before it starts ({from})")]
+    Reversed { from: String, to: String },
+}
+
+impl Period {
+    /// `from` and `to` as dates (the whole day, UTC) or times; `to` as a date means its end.
+    pub fn parse(from: &str, to: &str) -> Result<Period, ParsePeriodError> {
+        let from_time = parse_bound(from, Time::MIDNIGHT)?;
+        let end_of_day = Time::from_hms(23, 59, 59).expect("a valid time");
+        let to_time = parse_bound(to, end_of_day)?;
+        if to_time < from_time {
+            return Err(ParsePeriodError::Reversed {
+                from: format(from_time),
+                to: format(to_time),
+            });
+        }
+        Ok(Period {
+            from: from_time,
+            to: to_time,
+        })
+    }
+
+    pub fn contains(&self, time: OffsetDateTime) -> bool {
+        self.from <= time && time <= self.to
+    }
+}
+
+fn parse_bound(text: &str, time_of_day: Time) -> Result<OffsetDateTime, ParsePeriodError> {
+    if let Some(time) = parse(text) {
+        return Ok(time);
+    }
+    if let Ok(date) = Date::parse(text, DATE_FORMAT) {
+        return Ok(PrimitiveDateTime::new(date, time_of_day).assume_utc());
+    }
+    Err(ParsePeriodError::Bound(text.to_string()))
+}
+
+/// Days between two times, rounded to a tenth.
+pub fn days_between(start: OffsetDateTime, end: OffsetDateTime) -> f64 {
+    let seconds = (end - start).whole_seconds() as f64;
+    (seconds / 8_640.0).round() / 10.0
+}
+
+/// ISO week of `time`: `2026-W40`.
+pub fn iso_week(time: OffsetDateTime) -> String {
+    let (year, week, _) = time.to_offset(UtcOffset::UTC).date().to_iso_week_date();
+    format!("{year}-W{week:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_bounds_are_whole_days_or_times() {
+        let period = Period::parse("2026-01-01", "2026-01-31").unwrap();
+        assert_eq!(format(period.from), "2026-01-01T00:00:00Z");
+        assert_eq!(format(period.to), "2026-01-31T23:59:59Z");
+        let period = Period::parse("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z").unwrap();
+        assert!(period.contains(parse("2026-01-01T10:00:00Z").unwrap()));
+        assert!(matches!(
+            Period::parse("2026-02-01", "2026-01-01"),
+            Err(ParsePeriodError::Reversed { .. })
+        ));
+        assert_eq!(
+            Period::parse("yesterday", "2026-01-01"),
+            Err(ParsePeriodError::Bound("yesterday".into()))
+        );
+    }
+
+    #[test]
+    fn days_and_weeks() {
+        let a = parse("2026-01-01T00:00:00Z").unwrap();
+        let b = parse("2026-01-11T12:00:00Z").unwrap();
+        assert_eq!(days_between(a, b), 10.5);
+        assert_eq!(iso_week(a), "2026-W01");
+        assert_eq!(parse_rfc3339("2026-01-01T01:00:00+01:00"), Some(a));
+    }
+}
