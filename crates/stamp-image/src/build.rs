@@ -6,7 +6,7 @@
 //! `source_date_epoch`, never from the input files' metadata or the umask; headers carry no
 //! user or group names, no atime or ctime; gzip carries no name or time (see [`crate::gzip`]).
 
-use std::collections::BTreeMap;
+use std::collections::{btree_map, BTreeMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -239,9 +239,9 @@ pub fn build(
     let manifest_bytes = serde_json::to_vec(&manifest).expect("image manifest serializes");
     let (digest, manifest_size) = store.put_blob(&manifest_bytes)?;
 
-    let file_manifest = tree.to_manifest(digest);
+    // Written straight from the tree: the entries never exist a second time as a list.
+    let (file_manifest_root, file_count) = store.put_file_tree(&digest, &tree)?;
     drop(tree);
-    store.put_file_manifest(&file_manifest)?;
 
     let mut descriptor = Descriptor::new(MEDIA_TYPE_MANIFEST, digest, manifest_size);
     descriptor.platform = Some(crate::oci::Platform {
@@ -261,8 +261,8 @@ pub fn build(
         git_commit,
         spec_digest: Digest::of(&spec_bytes),
         base_digest,
-        file_manifest_root: file_manifest.root_digest,
-        file_count: file_manifest.entries.len(),
+        file_manifest_root,
+        file_count,
     })
 }
 
@@ -356,9 +356,10 @@ enum Planned {
         uid: u64,
         gid: u64,
     },
+    /// A regular file of `layer.files[copy]`; its source path is worked out when it is
+    /// written (see [`file_source`]), so a plan of a million files holds no source paths.
     File {
-        source: PathBuf,
-        location: Location,
+        copy: usize,
         mode: u32,
         uid: u64,
         gid: u64,
@@ -384,13 +385,16 @@ fn plan_layer(
                 layer: layer.name.clone(),
             });
         }
-        if plan.insert(path.clone(), entry).is_some() {
-            return Err(BuildError::DuplicatePath {
+        match plan.entry(path) {
+            btree_map::Entry::Vacant(vacant) => {
+                vacant.insert(entry);
+                Ok(())
+            }
+            btree_map::Entry::Occupied(occupied) => Err(BuildError::DuplicatePath {
                 layer: layer.name.clone(),
-                path: path.absolute(),
-            });
+                path: occupied.key().absolute(),
+            }),
         }
-        Ok(())
     };
     for dir in &layer.dirs {
         add(
@@ -414,7 +418,7 @@ fn plan_layer(
             },
         )?;
     }
-    for copy in &layer.files {
+    for (copy_index, copy) in layer.files.iter().enumerate() {
         let mut pending = vec![(copy.source.clone(), copy.dest.clone())];
         while let Some((source, dest)) = pending.pop() {
             let metadata =
@@ -484,8 +488,7 @@ fn plan_layer(
                     &mut plan,
                     dest,
                     Planned::File {
-                        source: source.clone(),
-                        location: copy.location.clone(),
+                        copy: copy_index,
                         mode,
                         uid: copy.uid,
                         gid: copy.gid,
@@ -587,6 +590,26 @@ fn plan_layer(
     Ok(plan)
 }
 
+/// The input file planned at image path `path` by `copy`: the copy's source itself, or the file
+/// below it at the same place as `path` is below the copy's destination (directories are
+/// walked without following symlinks, so the two trees have the same shape).
+fn file_source(copy: &CopySpec, path: &ImagePath) -> PathBuf {
+    if path == &copy.dest {
+        return copy.source.clone();
+    }
+    debug_assert!(
+        path.is_below(&copy.dest),
+        "{path} is not below {}",
+        copy.dest
+    );
+    let below = if copy.dest.is_root() {
+        path.as_relative()
+    } else {
+        &path.as_relative()[copy.dest.as_relative().len() + 1..]
+    };
+    copy.source.join(below)
+}
+
 fn file_type_is_socket(metadata: &fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;
     metadata.file_type().is_socket()
@@ -661,13 +684,15 @@ fn write_spec_layer(
                 tree.insert(path, crate::layer::node_for(&header, None, layer_index));
             }
             Planned::File {
-                source,
-                location,
+                copy,
                 mode,
                 uid,
                 gid,
                 size,
             } => {
+                let copy = &layer.files[copy];
+                let source = file_source(copy, &path);
+                let location = &copy.location;
                 let header = Header {
                     path: relative,
                     kind: EntryKind::File,
@@ -705,7 +730,7 @@ fn write_spec_layer(
                 }
                 if copied != size {
                     return Err(BuildError::InputChanged {
-                        location,
+                        location: location.clone(),
                         path: source,
                     });
                 }

@@ -11,6 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::io::Write as _;
+
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use stamp_core::Digest;
 
@@ -212,17 +215,7 @@ impl FileTree {
         let entries: Vec<FileEntry> = self
             .nodes
             .iter()
-            .map(|(path, node)| FileEntry {
-                path: path.absolute(),
-                file_type: node.file_type,
-                mode: format!("{:04o}", node.mode & 0o7777),
-                uid: node.uid,
-                gid: node.gid,
-                size: (node.file_type == FileType::File).then_some(node.size),
-                sha256: node.sha256.map(|digest| digest.hex()),
-                target: node.target.clone(),
-                device: node.device,
-            })
+            .map(|(path, node)| file_entry(path, node))
             .collect();
         let root_digest = root_digest(&entries);
         FileManifest {
@@ -232,6 +225,73 @@ impl FileTree {
             entries,
         }
     }
+
+    /// The root digest of [`FileTree::to_manifest`], computed without building the entries.
+    pub fn root_digest(&self) -> Digest {
+        let mut writer = stamp_core::Sha256Writer::new(std::io::sink());
+        serde_json::to_writer(&mut writer, &TreeEntries(self))
+            .expect("file entries always serialize");
+        writer.finish().0
+    }
+
+    /// Write the JSON of [`FileTree::to_manifest`] (the same bytes `serde_json::to_writer`
+    /// gives for it) one entry at a time, so that the entries are never all in memory at once.
+    /// `root_digest` is [`FileTree::root_digest`].
+    pub fn write_manifest(
+        &self,
+        image: &Digest,
+        root_digest: &Digest,
+        writer: impl std::io::Write,
+    ) -> serde_json::Result<()> {
+        serde_json::to_writer(
+            writer,
+            &ManifestView {
+                schema: SCHEMA,
+                image,
+                root_digest,
+                entries: TreeEntries(self),
+            },
+        )
+    }
+}
+
+/// The manifest entry of `node` at `path`.
+fn file_entry(path: &ImagePath, node: &Node) -> FileEntry {
+    FileEntry {
+        path: path.absolute(),
+        file_type: node.file_type,
+        mode: format!("{:04o}", node.mode & 0o7777),
+        uid: node.uid,
+        gid: node.gid,
+        size: (node.file_type == FileType::File).then_some(node.size),
+        sha256: node.sha256.map(|digest| digest.hex()),
+        target: node.target.clone(),
+        device: node.device,
+    }
+}
+
+/// A [`FileManifest`] whose entries come from a tree as they are serialized: same field names
+/// in the same order, so the same JSON.
+#[derive(Serialize)]
+struct ManifestView<'a> {
+    schema: &'a str,
+    image: &'a Digest,
+    root_digest: &'a Digest,
+    entries: TreeEntries<'a>,
+}
+
+/// The entries of a tree, serialized as the `entries` array, one [`FileEntry`] at a time.
+struct TreeEntries<'a>(&'a FileTree);
+
+impl Serialize for TreeEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .nodes
+                .iter()
+                .map(|(path, node)| file_entry(path, node)),
+        )
+    }
 }
 
 /// SHA-256 of the compact JSON of `entries`.
@@ -240,6 +300,129 @@ pub fn root_digest(entries: &[FileEntry]) -> Digest {
     let mut writer = stamp_core::Sha256Writer::new(std::io::sink());
     serde_json::to_writer(&mut writer, entries).expect("file entries always serialize");
     writer.finish().0
+}
+
+/// What [`scan_manifest`] found in a manifest's JSON.
+#[derive(Debug)]
+pub struct ManifestScan {
+    /// The image the manifest says it describes.
+    pub image: Digest,
+    /// The root digest the manifest states.
+    pub root_digest: Digest,
+    /// The root digest its entries hash to (equal to `root_digest` unless it was altered).
+    pub actual_root_digest: Digest,
+    /// How many entries it has.
+    pub count: usize,
+    /// The entries `keep` chose, in manifest order.
+    pub kept: Vec<FileEntry>,
+}
+
+/// Read a manifest's JSON one entry at a time, hashing the entries as they go by and holding
+/// only those `keep` chooses, so finding a few paths in a manifest of a million entries takes
+/// little memory. The JSON is held to the same rules as deserializing a [`FileManifest`].
+pub fn scan_manifest(
+    reader: impl std::io::Read,
+    mut keep: impl FnMut(&FileEntry) -> bool,
+) -> serde_json::Result<ManifestScan> {
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let scan = ManifestSeed { keep: &mut keep }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(scan)
+}
+
+const MANIFEST_FIELDS: &[&str] = &["schema", "image", "root_digest", "entries"];
+
+struct ManifestSeed<'k, K> {
+    keep: &'k mut K,
+}
+
+impl<'de, K: FnMut(&FileEntry) -> bool> DeserializeSeed<'de> for ManifestSeed<'_, K> {
+    type Value = ManifestScan;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ManifestScan, D::Error> {
+        deserializer.deserialize_struct("FileManifest", MANIFEST_FIELDS, self)
+    }
+}
+
+impl<'de, K: FnMut(&FileEntry) -> bool> Visitor<'de> for ManifestSeed<'_, K> {
+    type Value = ManifestScan;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a stamp file manifest")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ManifestScan, A::Error> {
+        let mut schema: Option<String> = None;
+        let mut image: Option<Digest> = None;
+        let mut root_digest: Option<Digest> = None;
+        let mut entries: Option<(Digest, usize, Vec<FileEntry>)> = None;
+        let keep = self.keep;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "schema" if schema.is_none() => schema = Some(map.next_value()?),
+                "image" if image.is_none() => image = Some(map.next_value()?),
+                "root_digest" if root_digest.is_none() => root_digest = Some(map.next_value()?),
+                "entries" if entries.is_none() => {
+                    entries = Some(map.next_value_seed(EntriesSeed { keep: &mut *keep })?)
+                }
+                "schema" | "image" | "root_digest" | "entries" => {
+                    return Err(A::Error::custom(format_args!("duplicate field `{key}`")))
+                }
+                other => return Err(A::Error::unknown_field(other, MANIFEST_FIELDS)),
+            }
+        }
+        schema.ok_or_else(|| A::Error::missing_field("schema"))?;
+        let (actual_root_digest, count, kept) =
+            entries.ok_or_else(|| A::Error::missing_field("entries"))?;
+        Ok(ManifestScan {
+            image: image.ok_or_else(|| A::Error::missing_field("image"))?,
+            root_digest: root_digest.ok_or_else(|| A::Error::missing_field("root_digest"))?,
+            actual_root_digest,
+            count,
+            kept,
+        })
+    }
+}
+
+/// The `entries` array: each entry re-serialized into the hash exactly as [`root_digest`]
+/// serializes a list of them (`[`, entries separated by `,`, `]`).
+struct EntriesSeed<'k, K> {
+    keep: &'k mut K,
+}
+
+impl<'de, K: FnMut(&FileEntry) -> bool> DeserializeSeed<'de> for EntriesSeed<'_, K> {
+    type Value = (Digest, usize, Vec<FileEntry>);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, K: FnMut(&FileEntry) -> bool> Visitor<'de> for EntriesSeed<'_, K> {
+    type Value = (Digest, usize, Vec<FileEntry>);
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a list of file entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut hasher = stamp_core::Sha256Writer::new(std::io::sink());
+        let mut count = 0usize;
+        let mut kept = Vec::new();
+        hasher.write_all(b"[").expect("hashing never fails");
+        while let Some(entry) = seq.next_element::<FileEntry>()? {
+            if count > 0 {
+                hasher.write_all(b",").expect("hashing never fails");
+            }
+            serde_json::to_writer(&mut hasher, &entry).expect("file entries always serialize");
+            count += 1;
+            if (self.keep)(&entry) {
+                kept.push(entry);
+            }
+        }
+        hasher.write_all(b"]").expect("hashing never fails");
+        Ok((hasher.finish().0, count, kept))
+    }
 }
 
 impl FileManifest {
@@ -357,6 +540,101 @@ mod tests {
         changed.mode = 0o600;
         tree.insert(path("a"), changed);
         assert_ne!(tree.to_manifest(image).root_digest, first.root_digest);
+    }
+
+    #[test]
+    fn streamed_manifest_is_the_serialized_manifest() {
+        let mut tree = FileTree::new();
+        tree.insert(path("usr/bin/app"), file(0, b"binary"));
+        tree.insert(path("usr/bin/a-b"), file(0, b""));
+        tree.insert(path("usr/bin.d/\"quoted\" name"), file(1, b"x"));
+        tree.insert(
+            path("usr/lib/link"),
+            Node {
+                file_type: FileType::Symlink,
+                mode: 0o777,
+                target: Some("../bin/app".into()),
+                sha256: None,
+                size: 0,
+                ..file(1, b"")
+            },
+        );
+        tree.insert(
+            path("dev/null"),
+            Node {
+                file_type: FileType::Char,
+                mode: 0o666,
+                device: Some((1, 3)),
+                sha256: None,
+                size: 0,
+                ..file(1, b"")
+            },
+        );
+        let mut setuid = file(1, b"su");
+        setuid.mode = 0o104755;
+        setuid.uid = 1000;
+        tree.insert(path("usr/bin/su"), setuid);
+        let image = Digest::of(b"image");
+        let manifest = tree.to_manifest(image);
+        assert_eq!(tree.root_digest(), manifest.root_digest);
+        let mut streamed = Vec::new();
+        tree.write_manifest(&image, &tree.root_digest(), &mut streamed)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            serde_json::to_string(&manifest).unwrap()
+        );
+        let empty = FileTree::new();
+        let mut streamed = Vec::new();
+        empty
+            .write_manifest(&image, &empty.root_digest(), &mut streamed)
+            .unwrap();
+        assert_eq!(
+            streamed,
+            serde_json::to_vec(&empty.to_manifest(image)).unwrap()
+        );
+    }
+
+    #[test]
+    fn scan_checks_the_root_digest_and_keeps_what_is_asked_for() {
+        let mut tree = FileTree::new();
+        tree.insert(path("etc/app.conf"), file(0, b"conf"));
+        tree.insert(path("usr/bin/app"), file(0, b"binary"));
+        let manifest = tree.to_manifest(Digest::of(b"image"));
+        let json = serde_json::to_string(&manifest).unwrap();
+        let scan = scan_manifest(json.as_bytes(), |entry| entry.path == "/usr/bin/app").unwrap();
+        assert_eq!(scan.image, manifest.image);
+        assert_eq!(scan.root_digest, manifest.root_digest);
+        assert_eq!(scan.actual_root_digest, manifest.root_digest);
+        assert_eq!(scan.count, manifest.entries.len());
+        let app = manifest
+            .entries
+            .iter()
+            .find(|entry| entry.path == "/usr/bin/app");
+        assert_eq!(scan.kept, [app.unwrap().clone()]);
+
+        let altered = json.replacen("\"0644\"", "\"0666\"", 1);
+        assert_ne!(altered, json);
+        let scan = scan_manifest(altered.as_bytes(), |_| false).unwrap();
+        assert_eq!(scan.root_digest, manifest.root_digest);
+        assert_ne!(scan.actual_root_digest, manifest.root_digest);
+        assert!(scan.kept.is_empty());
+
+        let empty = FileTree::new().to_manifest(Digest::of(b"image"));
+        let scan = scan_manifest(serde_json::to_vec(&empty).unwrap().as_slice(), |_| true).unwrap();
+        assert_eq!(scan.actual_root_digest, empty.root_digest);
+        assert_eq!(scan.kept, empty.entries);
+
+        let extra = json.replacen("{", "{\"extra\":1,", 1);
+        let error = scan_manifest(extra.as_bytes(), |_| true).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `extra`"),
+            "{error}"
+        );
+        let missing = json.replacen("\"schema\"", "\"schemb\"", 1);
+        assert!(scan_manifest(missing.as_bytes(), |_| true).is_err());
+        let trailing = format!("{json} x");
+        assert!(scan_manifest(trailing.as_bytes(), |_| true).is_err());
     }
 
     #[test]

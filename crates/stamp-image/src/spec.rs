@@ -541,7 +541,6 @@ fn parse_layer(
         // delete files instead of adding one. Deletions are said with `remove`.
         if path
             .components()
-            .iter()
             .any(|name| name.starts_with(crate::layer::WHITEOUT_PREFIX))
         {
             return Err(SpecError {

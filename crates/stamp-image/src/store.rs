@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use stamp_core::{Digest, Sha256Writer};
 
-use crate::manifest::FileManifest;
+use crate::manifest::{FileEntry, FileManifest, FileTree};
 use crate::oci::{
     Descriptor, ImageConfiguration, ImageIndex, ImageManifest, ANNOTATION_REF_NAME,
     ANNOTATION_STAMP_NAME, JSON_DOCUMENT_BYTES_MAX, MEDIA_TYPE_DOCKER_LAYER_GZIP,
@@ -409,6 +409,23 @@ impl Store {
         Ok(path)
     }
 
+    /// Keep the file manifest of `tree` for image `image`, written entry by entry (the same
+    /// bytes as [`Store::put_file_manifest`] of [`FileTree::to_manifest`]) so that the entries
+    /// never exist twice in memory. Returns the root digest and the number of entries.
+    pub fn put_file_tree(
+        &self,
+        image: &Digest,
+        tree: &FileTree,
+    ) -> Result<(Digest, usize), StoreError> {
+        let path = self.files_dir().join(format!("{}.json", image.hex()));
+        let root_digest = tree.root_digest();
+        write_atomic_with(&path, |writer| {
+            tree.write_manifest(image, &root_digest, writer)
+                .map_err(io::Error::from)
+        })?;
+        Ok((root_digest, tree.len()))
+    }
+
     /// The file manifest of `image`, with its root digest checked.
     pub fn file_manifest(&self, image: &Digest) -> Result<FileManifest, StoreError> {
         let path = self.files_dir().join(format!("{}.json", image.hex()));
@@ -432,6 +449,39 @@ impl Store {
             });
         }
         Ok(manifest)
+    }
+
+    /// The entries of the file manifest of `image` that `keep` chooses, with its root digest
+    /// checked as in [`Store::file_manifest`]. The manifest is read as a stream and only the
+    /// chosen entries are held, so looking up a few paths of a million-entry manifest takes
+    /// little memory.
+    pub fn file_manifest_entries(
+        &self,
+        image: &Digest,
+        keep: impl FnMut(&FileEntry) -> bool,
+    ) -> Result<Vec<FileEntry>, StoreError> {
+        let path = self.files_dir().join(format!("{}.json", image.hex()));
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NoFileManifest(*image))
+            }
+            Err(error) => return Err(io_error(&path)(error)),
+        };
+        let scan =
+            crate::manifest::scan_manifest(io::BufReader::with_capacity(1 << 16, file), keep)
+                .map_err(|source| StoreError::Json {
+                    path: path.clone(),
+                    what: "stamp file manifest",
+                    source,
+                })?;
+        if scan.image != *image || scan.actual_root_digest != scan.root_digest {
+            return Err(StoreError::BlobCorrupt {
+                expected: scan.root_digest,
+                actual: scan.actual_root_digest,
+            });
+        }
+        Ok(scan.kept)
     }
 }
 

@@ -339,7 +339,7 @@ impl Unpacker {
     pub fn finish(mut self) -> Result<UnpackSummary, UnpackError> {
         let directories = std::mem::take(&mut self.directories);
         for (path, (mode, uid, gid, mtime)) in directories.into_iter().rev() {
-            let fd = match self.walk(path.components(), false) {
+            let fd = match self.walk(&path, false) {
                 Ok(Some(fd)) => fd,
                 // Removed by a later whiteout, or replaced by something else.
                 Ok(None) | Err(_) => continue,
@@ -367,13 +367,9 @@ impl Unpacker {
         Ok(self.summary)
     }
 
-    /// Open the directory at `components`, creating missing ones when `create`. `None` when it
-    /// does not exist and `create` is false.
-    fn walk(
-        &self,
-        components: &[String],
-        create: bool,
-    ) -> Result<Option<OwnedFd>, UnpackEntryError> {
+    /// Open the directory `dir`, creating missing ones when `create`. `None` when it does not
+    /// exist and `create` is false.
+    fn walk(&self, dir: &ImagePath, create: bool) -> Result<Option<OwnedFd>, UnpackEntryError> {
         let mut current = rustix::fs::openat(
             &self.root,
             ".",
@@ -381,24 +377,28 @@ impl Unpacker {
             Mode::empty(),
         )
         .map_err(system("openat"))?;
-        for (depth, name) in components.iter().enumerate() {
+        for (depth, name) in dir.components().enumerate() {
             let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-            let next = match rustix::fs::openat(&current, name.as_str(), flags, Mode::empty()) {
+            let next = match rustix::fs::openat(&current, name, flags, Mode::empty()) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {
-                    rustix::fs::mkdirat(&current, name.as_str(), Mode::from_raw_mode(0o700))
+                    rustix::fs::mkdirat(&current, name, Mode::from_raw_mode(0o700))
                         .map_err(system("mkdirat"))?;
-                    rustix::fs::openat(&current, name.as_str(), flags, Mode::empty())
+                    rustix::fs::openat(&current, name, flags, Mode::empty())
                         .map_err(system("openat"))?
                 }
                 Err(Errno::NOENT) => return Ok(None),
                 Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
-                    let here = ImagePath::parse(&components[..=depth].join("/"))
-                        .map(|path| path.absolute())
-                        .unwrap_or_default();
-                    let stat =
-                        rustix::fs::statat(&current, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-                            .map_err(system("fstatat"))?;
+                    let here = ImagePath::parse(
+                        &dir.components()
+                            .take(depth + 1)
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                    )
+                    .map(|path| path.absolute())
+                    .unwrap_or_default();
+                    let stat = rustix::fs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(system("fstatat"))?;
                     if rustix::fs::FileType::from_raw_mode(stat.st_mode)
                         == rustix::fs::FileType::Symlink
                     {
@@ -424,7 +424,7 @@ impl Unpacker {
             implicit = implicit.parent().unwrap_or_else(ImagePath::root);
         }
         let fd = self
-            .walk(parent.components(), true)?
+            .walk(&parent, true)?
             .expect("walk with create returns a directory");
         Ok((fd, path.file_name().unwrap_or(".").to_string()))
     }
@@ -475,13 +475,7 @@ impl Unpacker {
                 let target_path = ImagePath::parse(target).map_err(EntryError::from)?;
                 let not_found = || UnpackEntryError::HardlinkTarget(target.clone());
                 let target_parent = self
-                    .walk(
-                        target_path
-                            .parent()
-                            .unwrap_or_else(ImagePath::root)
-                            .components(),
-                        false,
-                    )?
+                    .walk(&target_path.parent().unwrap_or_else(ImagePath::root), false)?
                     .ok_or_else(not_found)?;
                 let target_name = target_path.file_name().ok_or_else(not_found)?.to_string();
                 let stat = rustix::fs::statat(
@@ -598,11 +592,7 @@ impl Unpacker {
     }
 
     fn remove(&mut self, path: &ImagePath) -> Result<(), UnpackEntryError> {
-        let Some(parent) = self.walk(
-            path.parent().unwrap_or_else(ImagePath::root).components(),
-            false,
-        )?
-        else {
+        let Some(parent) = self.walk(&path.parent().unwrap_or_else(ImagePath::root), false)? else {
             return Ok(());
         };
         let name = path.file_name().unwrap_or(".");
@@ -618,7 +608,7 @@ impl Unpacker {
         dir: &ImagePath,
         this_layer: &DuplicateCheck,
     ) -> Result<(), UnpackEntryError> {
-        let Some(fd) = self.walk(dir.components(), false)? else {
+        let Some(fd) = self.walk(dir, false)? else {
             return Ok(());
         };
         hide_lower_layers(fd.as_fd(), dir, this_layer)

@@ -382,13 +382,22 @@ pub fn sign_provenance(
     started_on: OffsetDateTime,
     finished_on: OffsetDateTime,
 ) -> anyhow::Result<Signed> {
-    let files = store.file_manifest(&output.digest)?;
+    // Only the copies' destinations are looked up: the manifest (a million entries at most) is
+    // streamed, never held whole.
+    let dests: std::collections::BTreeSet<String> = spec
+        .layers
+        .iter()
+        .flat_map(|layer| &layer.files)
+        .map(|copy| copy.dest.to_string())
+        .collect();
+    let files = store.file_manifest_entries(&output.digest, |entry| {
+        entry.file_type == FileType::File && dests.contains(&entry.path)
+    })?;
     let mut inputs = Vec::new();
     for layer in &spec.layers {
         for copy in &layer.files {
             let dest = copy.dest.to_string();
             let sha256 = files
-                .entries
                 .iter()
                 .find(|entry| entry.path == dest && entry.file_type == FileType::File)
                 .and_then(|entry| entry.sha256.as_deref())
