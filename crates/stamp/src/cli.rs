@@ -188,6 +188,15 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Redeploy the digest an environment ran before its current one (a `rollback` event)
     Rollback(RollbackArgs),
+    /// Stop an environment's running instances, or one instance, recorded in the log
+    ///
+    /// Needs one of the environment's `deployer_roles` (--key), like `stamp deploy`. Each
+    /// instance gets SIGTERM, a grace period, then SIGKILL, is deleted from the runtime and is
+    /// recorded as an `instance.stop` event with `decommission: true` and the --reason.
+    /// Refused (exit 1, a failed `instance.stop` event naming the reason) without the role or
+    /// for an unknown environment or instance. The environment keeps its digests: `stamp
+    /// deploy ENV` starts it again.
+    Stop(StopArgs),
     /// Revoke an image: every later deploy of it is refused (a `revoke` event)
     Revoke(RevokeArgs),
     /// Export the assessor's evidence pack for a period (PCI DSS requirement index)
@@ -263,6 +272,19 @@ pub struct PromoteArgs {
     /// ./stamp.toml when it exists)
     #[arg(long, value_name = "PATH")]
     pub spec: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// Environment (every running instance of it) or one instance id
+    #[arg(value_name = "ENV|INSTANCE")]
+    pub target: String,
+    /// Why the instances are taken down (recorded in each `instance.stop` event)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,

@@ -351,7 +351,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             10,
             "ship 1.0.1 through the same gate and approvals, then roll back to 1.0.0",
         );
-        let next = build_next_version(&example, &work_dir, &home)?;
+        let next = build_next_version(&example, &work_dir, &home, first.source_date_epoch)?;
         println!("    built     payments-api:1.0.1  {next}");
         let gate = stamp_cli_status(&home, None, &["check", &next])?;
         if gate != 0 {
@@ -478,6 +478,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         home.display(),
         first.reference
     );
+    if stamp_image::unpack::running_as_root() && which("runc").is_some() {
+        // The dev instances keep running so their endpoints can be tried; this takes them
+        // down, recorded as `instance.stop` events.
+        println!(
+            "    stamp --home {} --key {DEPLOYER} stop dev --reason \"demo finished\"",
+            home.display()
+        );
+    }
     Ok(0)
 }
 
@@ -498,10 +506,26 @@ const DEPLOYER: &str = "carol@payments.example";
 
 /// Build version 1.0.1 of the example: the same files with another version label, so a
 /// different digest; the spec is written under the work directory with absolute inputs.
-fn build_next_version(example: &Path, work_dir: &Path, home: &Path) -> anyhow::Result<String> {
+fn build_next_version(
+    example: &Path,
+    work_dir: &Path,
+    home: &Path,
+    source_date_epoch: u64,
+) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(example.join("stamp.toml"))?;
     let prefix = format!("src = \"{}/", example.display());
-    let next = text
+    // The derived spec lives in the work directory, which need not be in a git checkout:
+    // pin the timestamp the first build took from the example's commit.
+    let pinned = if text.contains("source_date_epoch") {
+        text.clone()
+    } else {
+        text.replacen(
+            "[image]\n",
+            &format!("[image]\nsource_date_epoch = {source_date_epoch}\n"),
+            1,
+        )
+    };
+    let next = pinned
         .replace("src = \"", &prefix)
         .replace("tag = \"1.0.0\"", "tag = \"1.0.1\"")
         .replace(

@@ -24,6 +24,7 @@ mod rollback;
 mod sbom;
 mod signing;
 mod status;
+mod stop;
 mod trust;
 mod unpack;
 mod verify_attestation;
@@ -61,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(home, args),
         Command::Promote(args) => promote::run(home, key, args),
         Command::Rollback(args) => rollback::run(home, key, args),
+        Command::Stop(args) => stop::run(home, key, args),
         Command::Revoke(args) => revoke::run(home, args),
         Command::Evidence(args) => evidence::run(home, key, args),
         Command::Verify(args) => verify_pack::run(args),

@@ -1880,3 +1880,257 @@ fn runc_exec_runs_a_command_inside_the_instance_and_kills_it_at_its_timeout() {
         Duration::from_secs(2)
     ));
 }
+
+#[test]
+fn stop_takes_instances_down_as_a_deployer_and_records_each_stop() {
+    use stamp_deploy::runtime::Runtime;
+    let site = Site::new();
+    let port = free_port();
+    let digest = site.build_variant("1700000000");
+    site.ok(&["check", &digest]);
+    site.ok(&["approve", &digest, "--env", "dev", "--key", "alice"]);
+    let deployed = site.json(&[
+        "deploy",
+        "dev",
+        &digest,
+        "--key",
+        DEPLOYER,
+        "--replicas",
+        "2",
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+    ]);
+    let instances: Vec<(String, String)> = deployed["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|instance| {
+            (
+                instance["id"].as_str().unwrap().to_string(),
+                instance["endpoint"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(instances.len(), 2, "{deployed:#}");
+    let stops = || -> Vec<serde_json::Value> {
+        site.json(&["log", "show", "--kind", "instance.stop", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["event"].clone())
+            .collect()
+    };
+    // Events other than the `log.read` that each `log show` records.
+    let log_size = || {
+        site.json(&["log", "show", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["event"]["kind"] != "log.read")
+            .count()
+    };
+    assert!(stops().is_empty(), "a first deploy replaces nothing");
+
+    // Usage errors: exit 2 before any work, nothing recorded.
+    let before = log_size();
+    for args in [
+        vec!["stop", "Not An Env!", "--key", DEPLOYER],
+        vec!["stop", "dev", "--reason", "  ", "--key", DEPLOYER],
+        vec!["stop", "dev", "--reason", "two\nlines", "--key", DEPLOYER],
+    ] {
+        let output = site.run(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+    }
+    let long = "x".repeat(600);
+    let output = site.run(&["stop", "dev", "--reason", &long, "--key", DEPLOYER]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--reason must be 1 to 512 bytes"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(log_size(), before, "usage errors record nothing");
+    assert!(stops().is_empty());
+
+    // Without a deployer role (the builder, the default key): refused, recorded, running.
+    let output = site.run(&["stop", "dev", "--reason", "cleanup"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(
+        stderr.contains("hint: stop as an identity with a deployer role"),
+        "{stderr}"
+    );
+    let refused = stops();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["outcome"], "failure");
+    assert_eq!(refused[0]["subject"], "dev");
+    assert_eq!(
+        refused[0]["details"]["code"], "missing-role",
+        "{:#}",
+        refused[0]
+    );
+    assert_eq!(refused[0]["details"]["env"], "dev");
+    assert_eq!(refused[0]["details"]["decommission"], true);
+    assert_eq!(refused[0]["details"]["key_id"].as_str().unwrap().len(), 64);
+    for (_, endpoint) in &instances {
+        assert!(get(endpoint, "/health"), "a refused stop stops nothing");
+    }
+    // An approver is no deployer either.
+    let output = site.run(&["stop", &instances[0].0, "--key", "alice"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let last = stops().last().unwrap().clone();
+    assert_eq!(last["details"]["code"], "missing-role", "{last:#}");
+    assert_eq!(last["actor"], "alice", "{last:#}");
+    assert_eq!(last["subject"], instances[0].0.as_str());
+
+    // Unknown environment or instance: refused with a failure event, exit 1.
+    for target in ["qa", "dev-00000000-nope-0"] {
+        let output = site.run(&["stop", target, "--key", DEPLOYER]);
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        let last = stops().last().unwrap().clone();
+        assert_eq!(last["outcome"], "failure", "{last:#}");
+        assert_eq!(last["subject"], target, "{last:#}");
+        assert_eq!(last["details"]["code"], "unknown-target", "{last:#}");
+        assert_eq!(last["actor"], DEPLOYER, "{last:#}");
+    }
+
+    // One instance by id: the other keeps serving.
+    let started = std::time::Instant::now();
+    let one = site.json(&[
+        "stop",
+        &instances[0].0,
+        "--key",
+        DEPLOYER,
+        "--reason",
+        "scale down",
+        "--format",
+        "json",
+    ]);
+    let one_ms = started.elapsed().as_millis();
+    assert_eq!(one["env"], "dev", "{one:#}");
+    assert_eq!(one["stopped"].as_array().unwrap().len(), 1, "{one:#}");
+    assert_eq!(one["stopped"][0]["id"], instances[0].0.as_str());
+    assert_eq!(one["failed"], serde_json::json!([]));
+    assert!(
+        !get(&instances[0].1, "/health"),
+        "the stopped instance is down"
+    );
+    assert!(
+        get(&instances[1].1, "/health"),
+        "the other one still serves"
+    );
+    let status = site.status();
+    let listed = status["instances"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{status:#}");
+    assert_eq!(listed[0]["id"], instances[1].0.as_str());
+    // Stopping it again: refused, it is not running.
+    let output = site.run(&["stop", &instances[0].0, "--key", DEPLOYER]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let last = stops().last().unwrap().clone();
+    assert_eq!(last["details"]["code"], "not-running", "{last:#}");
+    assert_eq!(last["details"]["env"], "dev", "{last:#}");
+
+    // The whole environment.
+    let output = site.run(&[
+        "stop",
+        "dev",
+        "--key",
+        DEPLOYER,
+        "--reason",
+        "dev decommissioned",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.trim(), format!("{}\tstopped", instances[1].0));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("stopped 1 instance(s) of `dev`"),
+        "{}",
+        describe(&output)
+    );
+    for (_, endpoint) in &instances {
+        assert!(!get(endpoint, "/health"), "{endpoint} still answers");
+    }
+    let runtime = stamp_deploy::runc::RuncRuntime::new(&site.home, &site.runc).unwrap();
+    assert!(
+        runtime.list().unwrap().is_empty(),
+        "the instances are deleted from runc"
+    );
+    let status = site.status();
+    assert_eq!(status["instances"], serde_json::json!([]), "{status:#}");
+    assert_eq!(
+        status["image"],
+        digest.as_str(),
+        "the environment keeps its digest"
+    );
+
+    // One success event per instance, in the shape of the rolling replace's, marked.
+    let events = stops();
+    let done: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|event| event["outcome"] == "success")
+        .collect();
+    assert_eq!(done.len(), 2, "{events:#?}");
+    for (event, ((id, _), reason)) in done
+        .iter()
+        .zip(instances.iter().zip(["scale down", "dev decommissioned"]))
+    {
+        assert_eq!(event["subject"], id.as_str(), "{event:#}");
+        assert_eq!(event["actor"], DEPLOYER, "{event:#}");
+        assert_eq!(event["details"]["env"], "dev", "{event:#}");
+        assert_eq!(event["details"]["image"], digest.as_str(), "{event:#}");
+        assert_eq!(event["details"]["reason"], reason, "{event:#}");
+        assert_eq!(event["details"]["decommission"], true, "{event:#}");
+    }
+    let failures = events.iter().filter(|event| event["outcome"] == "failure");
+    assert_eq!(failures.count(), 5, "{events:#?}");
+
+    // Replaying the log gives the same state: every instance stopped.
+    let replay = site.json(&["log", "replay", "--format", "json"]);
+    assert_eq!(replay["identical"], true, "{replay:#}");
+
+    // Nothing left to stop or to check for drift.
+    let before = stops().len();
+    let output = site.run(&["stop", "dev", "--key", DEPLOYER]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("nothing runs in `dev`"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(stops().len(), before, "stopping nothing records nothing");
+    let output = site.run(&["drift", "dev"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("no running instance or environment named `dev`"),
+        "{}",
+        describe(&output)
+    );
+
+    // The environment comes back with `stamp deploy ENV`: it still knows its digest.
+    let back = site.json(&[
+        "deploy",
+        "dev",
+        "--key",
+        DEPLOYER,
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(back["image"], digest.as_str(), "{back:#}");
+    assert_eq!(back["replaced"], serde_json::json!([]), "{back:#}");
+    assert!(get(
+        back["instances"][0]["endpoint"].as_str().unwrap(),
+        "/health"
+    ));
+    eprintln!("stop of one instance took {one_ms} ms (STOP_GRACE is 2 s)");
+}
