@@ -133,6 +133,14 @@ fn summary_of(event: &Event) -> String {
             )
         }
         EventKind::InstanceStart => format!("instance started in `{env}`"),
+        EventKind::InstanceStop
+            if event.details().get("decommission").and_then(Value::as_bool) == Some(true) =>
+        {
+            format!(
+                "instance taken down in `{env}` (decommission: {})",
+                detail_text(event, "reason")
+            )
+        }
         EventKind::InstanceStop => format!("instance stopped in `{env}`"),
         EventKind::Drift => {
             if event.details().get("drifted").and_then(Value::as_bool) == Some(true) {
@@ -433,5 +441,19 @@ mod tests {
         );
         assert_eq!(derived.sections["summary"]["events"], 6);
         assert_eq!(derived.drift_file["runs"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_decommission_says_so_and_a_replacement_does_not() {
+        let at = datetime!(2026-03-02 10:00 UTC);
+        let stop = |details: Value| {
+            let logged = logged(0, at, EventKind::InstanceStop, "p1", details);
+            summary_of(&Event::from_canonical_bytes(&logged.bytes).unwrap())
+        };
+        assert_eq!(
+            stop(json!({"env": "prod", "decommission": true, "reason": "service retired"})),
+            "instance taken down in `prod` (decommission: service retired)"
+        );
+        assert_eq!(stop(json!({"env": "prod"})), "instance stopped in `prod`");
     }
 }
