@@ -225,7 +225,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
 
     step(
         7,
-        "the gate: vulnerabilities (offline OSV data), card numbers and secrets, signed verdict",
+        "the gate: vulnerabilities (offline OSV data), card numbers, secrets, PCI configuration; signed verdict and SBOM",
     );
     stamp_cli(
         &home,
@@ -236,7 +236,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     if gate != 0 {
         bail!("`stamp check {image}` failed the gate (exit {gate}); run it to see why");
     }
-    println!("    gate      passed: no vulnerable component, no card number, no secret (signed gate attestation attached)");
+    println!("    gate      passed: no vulnerable component, no card number, no secret, no high configuration finding (signed gate attestation attached)");
+    stamp_cli(&home, None, &["sbom", &image, "--attach"])?;
+    println!("    sbom      CycloneDX inventory signed and attached: what a rescan re-matches when new advisories arrive (PCI DSS 6.3.2)");
     let failures = stamp_cli(
         &home,
         None,
@@ -357,6 +359,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         if gate != 0 {
             bail!("`stamp check {next}` failed the gate (exit {gate})");
         }
+        stamp_cli(&home, None, &["sbom", &next, "--attach"])?;
         stamp_cli(
             &home,
             Some("alice@payments.example"),
