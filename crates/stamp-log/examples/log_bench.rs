@@ -23,7 +23,13 @@
 //!   --skip PHASES       comma-separated phases to skip: proofs, verify, appends
 //!   --write-key         also write the log key to DIR/log.key, so that
 //!                       `stamp --home DIR log verify` can check the log end to end
+//!   --verify-existing   only phase 3, on the log a previous run left in `--dir DIR` (made
+//!                       with this benchmark's key); N is not used and may be 0. Lets two
+//!                       builds verify the same large log in turn without importing it again
+//!   --verify-threads T  check checkpoint signatures on T threads in phase 3 (default: all
+//!                       cores, as `SqliteLog::verify`)
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -44,12 +50,15 @@ struct Options {
     proofs: usize,
     skip: Vec<String>,
     write_key: bool,
+    verify_existing: bool,
+    verify_threads: Option<NonZeroUsize>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: log_bench N [--dir DIR] [--import-batch B] [--import-unsynced] [--batch B] \
-         [--seconds S] [--proofs P] [--skip proofs,verify,appends] [--write-key]"
+         [--seconds S] [--proofs P] [--skip proofs,verify,appends] [--write-key] \
+         [--verify-existing] [--verify-threads T]"
     );
     ExitCode::from(2)
 }
@@ -66,6 +75,8 @@ fn parse_options() -> Option<Options> {
         proofs: 1000,
         skip: Vec::new(),
         write_key: false,
+        verify_existing: false,
+        verify_threads: None,
     };
     let mut size = None;
     while let Some(argument) = arguments.next() {
@@ -74,6 +85,8 @@ fn parse_options() -> Option<Options> {
             "--import-batch" => options.import_batch = arguments.next()?.parse().ok()?,
             "--import-unsynced" => options.import_unsynced = true,
             "--write-key" => options.write_key = true,
+            "--verify-existing" => options.verify_existing = true,
+            "--verify-threads" => options.verify_threads = Some(arguments.next()?.parse().ok()?),
             "--batch" => options.batch = arguments.next()?.parse().ok()?,
             "--seconds" => options.seconds = arguments.next()?.parse().ok()?,
             "--proofs" => options.proofs = arguments.next()?.parse().ok()?,
@@ -83,10 +96,11 @@ fn parse_options() -> Option<Options> {
             text => size = Some(text.replace('_', "").parse::<f64>().ok()? as u64),
         }
     }
-    options.size = size.filter(|&size| size > 0)?;
+    options.size = size.filter(|&size| size > 0 || options.verify_existing)?;
     let usable = options.import_batch > 0
         && options.batch > 0
-        && (!options.write_key || options.dir.is_some());
+        && (!options.write_key || options.dir.is_some())
+        && (!options.verify_existing || options.dir.is_some());
     usable.then_some(options)
 }
 
@@ -135,6 +149,14 @@ fn main() -> ExitCode {
     let Some(options) = parse_options() else {
         return usage();
     };
+    if options.verify_existing {
+        let path = options.dir.as_ref().expect("checked").join("stamp.db");
+        let log = SqliteLog::open(&path).expect("open the existing log");
+        println!("log {}", path.display());
+        let signer = NoteSigner::from_seed(ORIGIN, [7; 32]).expect("valid key name");
+        verify_phase(&log, &signer, options.verify_threads);
+        return ExitCode::SUCCESS;
+    }
     let temporary = match &options.dir {
         Some(_) => None,
         None => Some(tempfile::tempdir().expect("temp dir")),
@@ -222,20 +244,7 @@ fn main() -> ExitCode {
 
     // 3. Full verification at size N.
     if !options.skip.iter().any(|phase| phase == "verify") {
-        let started = Instant::now();
-        let report = log.verify(&signer.verifier()).expect("verify");
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(
-            report.is_ok(),
-            "the benchmark log does not verify: {report:?}"
-        );
-        println!(
-            "verify entries={} stored_hashes={} checkpoints={} seconds={seconds:.2} entries_per_second={:.0}",
-            report.entries,
-            report.stored_hashes,
-            report.checkpoints,
-            report.entries as f64 / seconds
-        );
+        verify_phase(&log, &signer, options.verify_threads);
     }
 
     // 4 and 5. Durable appends at size N.
@@ -268,4 +277,25 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Phase 3: verify the whole log, time it and print the figures.
+fn verify_phase(log: &SqliteLog, signer: &NoteSigner, threads: Option<NonZeroUsize>) {
+    let threads = threads.unwrap_or_else(stamp_log::verify::default_verify_threads);
+    let started = Instant::now();
+    let report = log
+        .verify_with_threads(&signer.verifier(), threads)
+        .expect("verify");
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        report.is_ok(),
+        "the benchmark log does not verify: {report:?}"
+    );
+    println!(
+        "verify entries={} stored_hashes={} checkpoints={} threads={threads} seconds={seconds:.2} entries_per_second={:.0}",
+        report.entries,
+        report.stored_hashes,
+        report.checkpoints,
+        report.entries as f64 / seconds
+    );
 }

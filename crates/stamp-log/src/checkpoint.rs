@@ -4,7 +4,7 @@
 
 use crate::keys::{NoteSigner, NoteVerifier};
 use crate::merkle::{Hash, TREE_SIZE_MAX};
-use crate::note::{open_note, sign_note, OpenNoteError, SignNoteError};
+use crate::note::{open_note, open_notes, sign_note, OpenNoteError, SignNoteError, VerifiedNote};
 
 /// Longest origin line, in bytes.
 pub const CHECKPOINT_ORIGIN_BYTES_MAX: usize = 256;
@@ -136,6 +136,26 @@ impl Checkpoint {
         expected_origin: &str,
     ) -> Result<Checkpoint, OpenCheckpointError> {
         let opened = open_note(note, std::slice::from_ref(verifier))?;
+        Checkpoint::from_opened(&opened, expected_origin)
+    }
+
+    /// [`Checkpoint::open`] for many notes, with the same result for each, in order; the
+    /// signatures are checked in batches ([`open_notes`]).
+    pub fn open_many(
+        notes: &[&[u8]],
+        verifier: &NoteVerifier,
+        expected_origin: &str,
+    ) -> Vec<Result<Checkpoint, OpenCheckpointError>> {
+        open_notes(notes, std::slice::from_ref(verifier))
+            .into_iter()
+            .map(|opened| Checkpoint::from_opened(&opened?, expected_origin))
+            .collect()
+    }
+
+    fn from_opened(
+        opened: &VerifiedNote,
+        expected_origin: &str,
+    ) -> Result<Checkpoint, OpenCheckpointError> {
         let checkpoint = Checkpoint::parse_body(&opened.text)?;
         if checkpoint.origin != expected_origin {
             return Err(OpenCheckpointError::Origin {

@@ -163,6 +163,165 @@ pub fn open_note(
     message: &[u8],
     verifiers: &[NoteVerifier],
 ) -> Result<VerifiedNote, OpenNoteError> {
+    open_note_with(message, verifiers, |verifier, text, signature| {
+        verifier.verify(text, signature)
+    })
+}
+
+/// Most signatures checked in one Ed25519 batch by [`open_notes`].
+pub const NOTE_BATCH_SIGNATURES_MAX: usize = 64;
+
+/// [`open_note`] for many notes at once, with the same result for every note as `open_note`
+/// gives it alone, in the same order.
+///
+/// The signatures are first checked together, in batches of at most
+/// [`NOTE_BATCH_SIGNATURES_MAX`], with one multiscalar multiplication per batch (about half the
+/// cost of checking them one by one; see `batch_holds`). A batch that passes means every
+/// signature in it holds. A batch that fails is checked again note by note with `open_note`
+/// ([`NoteVerifier::verify`], `verify_strict`), so a bad signature is named exactly as
+/// `open_note` names it.
+///
+/// The batch equation is cofactorless, as `verify_strict` is, and accepts what a forger
+/// without the private key could make with probability about 2^-128. What it may accept that
+/// `verify_strict` refuses (an `R` with a torsion component, or a non-canonical encoding of
+/// `R`, with the matching `s`) can only be made with the private key, by the signer, whose
+/// signature is what is being established. ed25519-dalek's `verify_batch` has the same
+/// property.
+pub fn open_notes(
+    messages: &[&[u8]],
+    verifiers: &[NoteVerifier],
+) -> Vec<Result<VerifiedNote, OpenNoteError>> {
+    let mut results = Vec::with_capacity(messages.len());
+    let mut start = 0;
+    while start < messages.len() {
+        // The notes whose signature checks fit in one batch (at least one note), each opened
+        // as if every check held.
+        let mut checks: Vec<SignatureCheck> = Vec::new();
+        let mut tentative = Vec::new();
+        let mut end = start;
+        while end < messages.len() {
+            let mut wanted: Vec<SignatureCheck> = Vec::new();
+            let result = open_note_with(messages[end], verifiers, |verifier, text, signature| {
+                wanted.push(SignatureCheck {
+                    key: *verifier.public_key(),
+                    text: text.to_vec(),
+                    signature: signature.to_vec(),
+                });
+                true
+            });
+            if end > start && checks.len() + wanted.len() > NOTE_BATCH_SIGNATURES_MAX {
+                break;
+            }
+            checks.extend(wanted);
+            tentative.push(result);
+            end += 1;
+        }
+        if batch_holds(&checks) {
+            results.extend(tentative);
+        } else {
+            results.extend(
+                messages[start..end]
+                    .iter()
+                    .map(|message| open_note(message, verifiers)),
+            );
+        }
+        start = end;
+    }
+    results
+}
+
+/// One Ed25519 signature check that opening a note needs.
+struct SignatureCheck {
+    key: ed25519_dalek::VerifyingKey,
+    text: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// Whether every check in `checks` holds, checked as one batch; `false` when any one may not
+/// (or when no random weights could be had).
+///
+/// Each check is the cofactorless Ed25519 equation `[s]B = R + [k]A`, `k = SHA-512(R ‖ A ‖ M)`.
+/// With independent random 128-bit weights `z`, the batch checks
+/// `Σ z·R + (Σ z·k)·A − (Σ z·s)·B = 0`: the sum of the `z`-weighted equations, which is
+/// ed25519-dalek's `verify_batch` equation with the terms of each key added up (all
+/// checkpoints are signed by one key, so the multiscalar multiplication has one point per
+/// signature instead of two). A set with a false equation passes with probability about
+/// 2^-128. As `verify_strict` does, it refuses a non-canonical `s`, an `R` that does not
+/// decompress, a small-order `R` and a small-order key.
+fn batch_holds(checks: &[SignatureCheck]) -> bool {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
+    use rand_core::RngCore as _;
+    use sha2::{Digest as _, Sha512};
+
+    if checks.is_empty() {
+        return true;
+    }
+    let mut weights = vec![0u8; 16 * checks.len()];
+    if rand_core::OsRng.try_fill_bytes(&mut weights).is_err() {
+        return false;
+    }
+    let mut scalars: Vec<Scalar> = Vec::with_capacity(checks.len() + 2);
+    let mut points: Vec<EdwardsPoint> = Vec::with_capacity(checks.len() + 2);
+    let mut basepoint = Scalar::ZERO;
+    let mut keys: Vec<(ed25519_dalek::VerifyingKey, Scalar)> = Vec::new();
+    for (check, weight) in checks.iter().zip(weights.chunks_exact(16)) {
+        let Ok(signature) = <&[u8; 64]>::try_from(check.signature.as_slice()) else {
+            return false;
+        };
+        let (r_bytes, s_bytes) = signature.split_at(32);
+        let r_bytes: [u8; 32] = r_bytes.try_into().expect("32 bytes");
+        let s_bytes: [u8; 32] = s_bytes.try_into().expect("32 bytes");
+        let Some(r) = CompressedEdwardsY(r_bytes).decompress() else {
+            return false;
+        };
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            return false;
+        };
+        if r.is_small_order() {
+            return false;
+        }
+        let k: [u8; 64] = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(check.key.as_bytes())
+            .chain_update(&check.text)
+            .finalize()
+            .into();
+        let k = Scalar::from_bytes_mod_order_wide(&k);
+        let z = Scalar::from(u128::from_le_bytes(weight.try_into().expect("16 bytes")));
+        basepoint += z * s;
+        scalars.push(z);
+        points.push(r);
+        match keys.iter_mut().find(|(key, _)| *key == check.key) {
+            Some((_, coefficient)) => *coefficient += z * k,
+            None => {
+                if check.key.is_weak() {
+                    return false;
+                }
+                keys.push((check.key, z * k));
+            }
+        }
+    }
+    scalars.push(-basepoint);
+    points.push(ED25519_BASEPOINT_POINT);
+    for (key, coefficient) in keys {
+        scalars.push(coefficient);
+        points.push(key.to_edwards());
+    }
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
+}
+
+/// [`open_note`] with the signature check given by `check(verifier, text, signature)`.
+fn open_note_with<F>(
+    message: &[u8],
+    verifiers: &[NoteVerifier],
+    mut check: F,
+) -> Result<VerifiedNote, OpenNoteError>
+where
+    F: FnMut(&NoteVerifier, &[u8], &[u8]) -> bool,
+{
     let note = parse_note(message)?;
     let mut verified_by: Vec<(String, u32)> = Vec::new();
     let mut unverified: Vec<NoteSignature> = Vec::new();
@@ -186,7 +345,7 @@ pub fn open_note(
         if verified_by.contains(&key) {
             continue;
         }
-        if !verifier.verify(note.text.as_bytes(), &signature.signature) {
+        if !check(verifier, note.text.as_bytes(), &signature.signature) {
             return Err(OpenNoteError::InvalidSignature {
                 name: signature.name,
                 key_hash: signature.key_hash,
@@ -296,6 +455,151 @@ mod tests {
         let opened = open_note(note.as_bytes(), &[other.verifier()]).unwrap();
         assert_eq!(opened.unverified.len(), 1);
         assert_eq!(opened.unverified[0].name, "PeterNeumann");
+    }
+
+    #[test]
+    fn open_notes_gives_each_note_what_open_note_gives_it() {
+        let signer = NoteSigner::parse(GO_SIGNER).unwrap();
+        let other = NoteSigner::from_seed("other", [9; 32]).unwrap();
+        let verifier = NoteVerifier::parse(GO_VERIFIER).unwrap();
+        let mut notes: Vec<Vec<u8>> = (0..3 * NOTE_BATCH_SIGNATURES_MAX)
+            .map(|n| {
+                sign_note(&format!("note {n}\n"), &[&signer])
+                    .unwrap()
+                    .into_bytes()
+            })
+            .collect();
+        let flip = |note: &mut Vec<u8>, from_end: usize| {
+            let position = note.len() - from_end;
+            note[position] = if note[position] == b'A' { b'B' } else { b'A' };
+        };
+        // Bad signatures in two batches, one at a batch's edge.
+        flip(&mut notes[5], 10);
+        flip(&mut notes[NOTE_BATCH_SIGNATURES_MAX - 1], 12);
+        flip(&mut notes[2 * NOTE_BATCH_SIGNATURES_MAX + 7], 10);
+        // A changed text, a note by an unknown key only, a malformed one, a cosigned one, one
+        // signed twice by the same key and one whose second known signature is bad.
+        notes[20][0] ^= 0x01;
+        notes[30] = sign_note("other key\n", &[&other]).unwrap().into_bytes();
+        notes[40] = b"no signature block\n".to_vec();
+        notes[50] = sign_note("cosigned\n", &[&other, &signer])
+            .unwrap()
+            .into_bytes();
+        let one = sign_note("twice\n", &[&signer]).unwrap();
+        notes[60] = format!("{one}{}", &one[one.find("\n\n").unwrap() + 2..]).into_bytes();
+        // A second signature by a key that already verified is skipped (as Go does), so a bad
+        // copy after a good one opens, and a bad one before a good one does not.
+        let signature_line = &one[one.find("\n\n").unwrap() + 2..];
+        let mut bad_line = signature_line.as_bytes().to_vec();
+        flip(&mut bad_line, 10);
+        let bad_line = String::from_utf8(bad_line).unwrap();
+        notes[100] = format!("{one}{bad_line}").into_bytes();
+        notes[101] = format!("twice\n\n{bad_line}{signature_line}").into_bytes();
+
+        let messages: Vec<&[u8]> = notes.iter().map(Vec::as_slice).collect();
+        let expected: Vec<_> = messages
+            .iter()
+            .map(|message| open_note(message, std::slice::from_ref(&verifier)))
+            .collect();
+        let failures: Vec<usize> = (0..expected.len())
+            .filter(|&n| expected[n].is_err())
+            .collect();
+        let mut expected_failures = vec![
+            5,
+            20,
+            30,
+            40,
+            101,
+            NOTE_BATCH_SIGNATURES_MAX - 1,
+            2 * NOTE_BATCH_SIGNATURES_MAX + 7,
+        ];
+        expected_failures.sort_unstable();
+        assert_eq!(failures, expected_failures);
+        assert_eq!(
+            open_notes(&messages, std::slice::from_ref(&verifier)),
+            expected
+        );
+        // All good: every batch passes as a whole.
+        let good: Vec<&[u8]> = (0..messages.len())
+            .filter(|n| !failures.contains(n))
+            .map(|n| messages[n])
+            .collect();
+        assert!(open_notes(&good, std::slice::from_ref(&verifier))
+            .iter()
+            .all(Result::is_ok));
+        assert!(open_notes(&[], std::slice::from_ref(&verifier)).is_empty());
+    }
+
+    #[test]
+    fn a_batch_holds_only_when_every_signature_does() {
+        let signer = NoteSigner::from_seed("k", [4; 32]).unwrap();
+        let other = NoteSigner::from_seed("o", [5; 32]).unwrap();
+        let check = |signer: &NoteSigner, text: &str| SignatureCheck {
+            key: *signer.verifier().public_key(),
+            text: text.as_bytes().to_vec(),
+            signature: signer.sign(text.as_bytes()).to_vec(),
+        };
+        let mut checks: Vec<SignatureCheck> = (0..NOTE_BATCH_SIGNATURES_MAX)
+            .map(|n| check(&signer, &format!("text {n}\n")))
+            .collect();
+        checks[9] = check(&other, "by another key\n");
+        assert!(batch_holds(&checks));
+        assert!(batch_holds(&[]));
+        // Any one bad: a changed text, a changed R, a changed s, s + l (not canonical), a
+        // small-order R (the identity), a wrong key.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut identity_r = [0u8; 32];
+        identity_r[0] = 1;
+        type Damage = Box<dyn Fn(&mut SignatureCheck)>;
+        let damages: Vec<Damage> = vec![
+            Box::new(|c| c.text[0] ^= 1),
+            Box::new(|c| c.signature[3] ^= 1),
+            Box::new(|c| c.signature[40] ^= 1),
+            Box::new(|c| {
+                let mut carry = 0u16;
+                for (byte, add) in c.signature[32..].iter_mut().zip(L) {
+                    let sum = *byte as u16 + add as u16 + carry;
+                    *byte = sum as u8;
+                    carry = sum >> 8;
+                }
+            }),
+            Box::new(move |c| c.signature[..32].copy_from_slice(&identity_r)),
+            Box::new(|c| {
+                c.key = *NoteSigner::from_seed("o", [5; 32])
+                    .unwrap()
+                    .verifier()
+                    .public_key()
+            }),
+        ];
+        for (number, damage) in damages.iter().enumerate() {
+            for position in [0, 31, NOTE_BATCH_SIGNATURES_MAX - 1] {
+                let mut damaged: Vec<SignatureCheck> = checks
+                    .iter()
+                    .map(|c| SignatureCheck {
+                        key: c.key,
+                        text: c.text.clone(),
+                        signature: c.signature.clone(),
+                    })
+                    .collect();
+                damage(&mut damaged[position]);
+                let strict = ed25519_dalek::Signature::from_slice(&damaged[position].signature)
+                    .map(|signature| {
+                        damaged[position]
+                            .key
+                            .verify_strict(&damaged[position].text, &signature)
+                            .is_ok()
+                    })
+                    .unwrap_or(false);
+                assert!(!strict, "damage {number} still verifies alone");
+                assert!(
+                    !batch_holds(&damaged),
+                    "damage {number} at {position} passes the batch"
+                );
+            }
+        }
     }
 
     #[test]

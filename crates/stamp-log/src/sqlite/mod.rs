@@ -320,10 +320,20 @@ impl SqliteLog {
 
     /// Verify the whole log against `verifier` in one read snapshot (see [`crate::verify()`]).
     pub fn verify(&self, verifier: &NoteVerifier) -> Result<VerifyReport, VerifyError> {
+        self.verify_with_threads(verifier, verify::default_verify_threads())
+    }
+
+    /// [`SqliteLog::verify`] with checkpoint signatures checked on up to `threads` threads
+    /// (see [`crate::verify::verify_with_threads`]); the report does not depend on `threads`.
+    pub fn verify_with_threads(
+        &self,
+        verifier: &NoteVerifier,
+        threads: std::num::NonZeroUsize,
+    ) -> Result<VerifyReport, VerifyError> {
         self.connection
             .execute_batch("BEGIN DEFERRED")
             .map_err(|source| self.storage_error("beginning the verify snapshot", source))?;
-        let report = verify::verify(self, verifier);
+        let report = verify::verify_with_threads(self, verifier, threads);
         // A read-only snapshot: ending it cannot lose anything.
         let _ = self.connection.execute_batch("ROLLBACK");
         report

@@ -264,3 +264,88 @@ fn a_checkpoint_by_another_key_is_refused() {
     assert_eq!(log.size().expect("size"), ENTRIES);
     let _ = signer;
 }
+
+/// Replace one character of the signature of the checkpoint filed under `size`.
+fn break_signature(path: &Path, size: u64) {
+    let note = read_blob(
+        path,
+        "SELECT CAST(note AS BLOB) FROM checkpoints WHERE size = ?1",
+        size,
+    );
+    let mut note = String::from_utf8(note).expect("utf-8");
+    let position = note.len() - 10;
+    let replacement = if &note[position..position + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    note.replace_range(position..position + 1, replacement);
+    tamper(
+        path,
+        "UPDATE checkpoints SET note = ?1 WHERE size = ?2",
+        params![note, size as i64],
+    );
+}
+
+#[test]
+fn one_bad_signature_among_many_checkpoints_is_named_on_any_number_of_threads() {
+    use std::num::NonZeroUsize;
+
+    // One event per append, as the CLI writes: a checkpoint at every size 0..=1300, more than
+    // one read chunk of checkpoints, each split over the threads in several Ed25519 batches.
+    const APPENDS: u64 = 1300;
+    assert!(APPENDS as usize > stamp_log::verify::VERIFY_CHUNK_CHECKPOINTS);
+    let directory = tempfile::tempdir().expect("temp dir");
+    let (mut log, signer) = new_log(directory.path());
+    for n in 0..APPENDS {
+        log.append(&signer, &[note_event("one-per-append", n)])
+            .expect("append");
+    }
+    let path = log.path().to_path_buf();
+    drop(log);
+    let verify = |threads: usize| {
+        let log = SqliteLog::open(&path).expect("open");
+        log.verify_with_threads(&signer.verifier(), NonZeroUsize::new(threads).unwrap())
+            .expect("verify runs")
+    };
+    for threads in [1, 3] {
+        let report = verify(threads);
+        assert!(report.is_ok(), "{threads} threads: {report:?}");
+        assert_eq!(report.checkpoints, APPENDS + 1);
+    }
+
+    // A bad one late in the second chunk, then an earlier one in the middle of the first chunk
+    // (in the share of the second thread): the lowest is named whatever the threads.
+    break_signature(&path, 1200);
+    for threads in [1, 2, 3, 4] {
+        let report = verify(threads);
+        assert!(
+            matches!(
+                report.problem,
+                Some(VerifyProblem::CheckpointInvalid { size: 1200, .. })
+            ),
+            "{threads} threads: {:?}",
+            report.problem
+        );
+        assert_eq!(report.checkpoints, 1200, "{threads} threads");
+        assert_eq!(report.latest.as_ref().map(|c| c.size), Some(1199));
+    }
+    break_signature(&path, 777);
+    for threads in [1, 2, 3, 4] {
+        let report = verify(threads);
+        let problem = report.problem.expect("a bad signature is found");
+        assert_eq!(problem.code(), "log-checkpoint-invalid");
+        assert_eq!(problem.index(), 777, "{threads} threads");
+        assert!(
+            problem.to_string().contains("signature"),
+            "{threads} threads: {problem}"
+        );
+        assert_eq!(report.checkpoints, 777, "{threads} threads");
+    }
+    // The default (all cores) agrees.
+    let report = SqliteLog::open(&path)
+        .expect("open")
+        .verify(&signer.verifier())
+        .expect("verify runs");
+    assert_eq!(report.problem.map(|problem| problem.index()), Some(777));
+}
