@@ -190,6 +190,38 @@ pub fn find_pans(text: &[u8]) -> Vec<PanMatch> {
     found
 }
 
+/// `text` with each card number in it replaced by its masked form (first six and last four
+/// digits, separators dropped): for free text and file names stamp shows or records.
+pub fn mask_pans(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let found = find_pans(bytes);
+    if found.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for pan in found {
+        if pan.offset < copied {
+            continue;
+        }
+        // The number runs from its first digit until it has all its digits; separators
+        // between them are part of it.
+        let mut end = pan.offset;
+        let mut digits = 0;
+        while end < bytes.len() && digits < pan.pan.digits() {
+            if bytes[end].is_ascii_digit() {
+                digits += 1;
+            }
+            end += 1;
+        }
+        out.push_str(&text[copied..pan.offset]);
+        out.push_str(&pan.pan.to_string());
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// Read the digit runs of the span `text[start..end]` of digits and separators.
 fn scan_span(text: &[u8], start: usize, end: usize, found: &mut Vec<PanMatch>) {
     let mut index = start;

@@ -144,7 +144,7 @@ fn read_file(file: &FoundFile, limits: ScanLimits, buffer: &mut Vec<u8>) -> Resu
 fn location(file: &FoundFile) -> Location {
     Location {
         layer: None,
-        path: file.relative.clone(),
+        path: crate::pan::mask_pans(&file.relative),
         in_gzip: false,
         line: 0,
         hidden_by_later_layer: false,
@@ -232,7 +232,7 @@ fn replay(
     let problem = |report: &mut SensitiveReport, path: &str, reason: String| {
         report.problems.push(ScanProblem {
             layer: None,
-            path: path.to_string(),
+            path: crate::pan::mask_pans(path),
             reason,
         })
     };
@@ -316,7 +316,7 @@ fn merge(report: &mut SensitiveReport, file: &FoundFile, scanned: ScannedFile, l
             if let Err(reason) = read_file(file, limits, &mut buffer) {
                 report.problems.push(ScanProblem {
                     layer: None,
-                    path: file.relative.clone(),
+                    path: crate::pan::mask_pans(&file.relative),
                     reason,
                 });
                 return;

@@ -93,7 +93,7 @@ pub fn scan_env(report: &mut SensitiveReport, env: &[String]) {
             .map_or(entry.as_str(), |(name, _)| name);
         let location = Location {
             layer: None,
-            path: format!("config:Env[{name}]"),
+            path: crate::pan::mask_pans(&format!("config:Env[{name}]")),
             in_gzip: false,
             line: 1,
             hidden_by_later_layer: false,
@@ -115,7 +115,7 @@ fn scan_layer(
     let layer_text = layer.to_string();
     let problem = |path: &str, reason: String| ScanProblem {
         layer: Some(layer_text.clone()),
-        path: path.to_string(),
+        path: crate::pan::mask_pans(path),
         reason,
     };
     while let Some(header) = tar.next_header().map_err(tar_error)? {
@@ -184,7 +184,7 @@ fn scan_layer(
         let first_new = report.findings.len();
         let location = Location {
             layer: Some(layer_text.clone()),
-            path: relative.clone(),
+            path: crate::pan::mask_pans(&relative),
             in_gzip: false,
             line: 0,
             hidden_by_later_layer: false,

@@ -17,6 +17,7 @@ use stamp_core::Digest;
 use stamp_image::Store;
 use stamp_scan::cvss::Severity;
 use stamp_scan::inventory::Inventory;
+use stamp_scan::pan::mask_pans;
 use stamp_scan::report::ScanReport;
 use stamp_scan::sensitive::{
     denied_by_default, rule_set_digest, scan_directory, scan_image, ScanLimits, ScanProblem,
@@ -169,7 +170,14 @@ fn audit_root(
             packages: Some(packages),
         },
     );
-    let results = rules.evaluate(&facts)?;
+    let mut results = rules.evaluate(&facts)?;
+    // Items name files and accounts of the image; a card number in a name is masked like one
+    // in a file's content before anything is shown, signed or logged.
+    for result in &mut results {
+        for item in &mut result.items {
+            *item = mask_pans(item);
+        }
+    }
     Ok(AuditRun {
         results,
         user_digest: rules.user_digest(),
@@ -177,7 +185,7 @@ fn audit_root(
         problems: facts
             .problems
             .iter()
-            .map(|problem| format!("{}: {}", problem.path, problem.message))
+            .map(|problem| mask_pans(&format!("{}: {}", problem.path, problem.message)))
             .collect(),
     })
 }

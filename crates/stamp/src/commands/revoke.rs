@@ -15,10 +15,14 @@ pub const REASON_BYTES_MAX: usize = 1024;
 
 pub fn run(home: Option<&Path>, args: RevokeArgs) -> anyhow::Result<u8> {
     let home = crate::settings::home(home, None);
-    if args.reason.trim().is_empty() || args.reason.len() > REASON_BYTES_MAX {
-        return Err(
-            super::UsageError(format!("--reason must be 1 to {REASON_BYTES_MAX} bytes")).into(),
-        );
+    if args.reason.trim().is_empty()
+        || args.reason.len() > REASON_BYTES_MAX
+        || args.reason.contains(char::is_control)
+    {
+        return Err(super::UsageError(format!(
+            "--reason must be 1 to {REASON_BYTES_MAX} bytes of text without control characters"
+        ))
+        .into());
     }
     let store =
         Store::open(&home).with_context(|| format!("opening the store at `{}`", home.display()))?;

@@ -491,3 +491,72 @@ fn an_unpacked_root_filesystem_is_scanned_too_without_an_attestation() {
     let output = stamp(dir.path(), &["check", "--rootfs", "tree"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 }
+
+#[test]
+fn a_card_number_in_a_file_name_is_masked_in_every_output_and_the_attestation() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let pan = planted_pan();
+    let masked = format!("{}******{}", &pan[..6], &pan[12..]);
+    write(
+        &dir.join("files/card.txt"),
+        format!("card={pan}\n").as_bytes(),
+    );
+    write(
+        &dir.join("stamp.toml"),
+        format!(
+            "[image]\nname = \"named\"\nsource_date_epoch = 1700000000\n[base]\nscratch = true\n\
+             [[layers]]\nfiles = [{{ src = \"files/card.txt\", dest = \"/data/{pan}.txt\" }}]\n\
+             [config]\nuser = \"10001\"\n"
+        )
+        .as_bytes(),
+    );
+    ok(dir, &["build"]);
+    let npm = shared_oracles().join("../data/osv/npm");
+    ok(dir, &["db", "import", npm.to_str().unwrap()]);
+    // The file's content and its name both hold the number: the finding's path is masked.
+    let mut shown = Vec::new();
+    for format in ["table", "json", "sarif"] {
+        let output = stamp(dir, &["check", "named", "--format", format], &[]);
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        assert!(
+            !contains(&output.stdout, &pan) && !contains(&output.stderr, &pan),
+            "{format}: {}",
+            describe(&output)
+        );
+        shown.extend_from_slice(&output.stdout);
+    }
+    assert!(
+        contains(&shown, &format!("data/{masked}.txt")),
+        "{}",
+        String::from_utf8_lossy(&shown)
+    );
+    // The signed gate verdict names the finding by its masked path; the log holds no path.
+    let store = dir.join(".stamp");
+    let mut verdicts = 0;
+    for file in files_below(&store) {
+        let bytes = fs::read(&file).unwrap();
+        if file.to_string_lossy().contains("stamp.db") {
+            assert!(!contains(&bytes, &pan), "the log holds the card number");
+            continue;
+        }
+        let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let Some(payload) = envelope["payload"].as_str() else {
+            continue;
+        };
+        let statement = STANDARD.decode(payload).unwrap();
+        let statement: serde_json::Value = serde_json::from_slice(&statement).unwrap();
+        if statement["predicateType"] == "https://stamp.dev/gate/v1" {
+            verdicts += 1;
+            let text = statement.to_string();
+            assert!(
+                !text.contains(&pan),
+                "the gate verdict holds the card number"
+            );
+            assert!(text.contains(&format!("data/{masked}.txt")), "{text}");
+        }
+    }
+    assert!(verdicts >= 1, "no signed gate verdict in the store");
+}
