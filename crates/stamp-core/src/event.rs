@@ -503,14 +503,16 @@ fn check_depth(path: &str, depth: usize) -> Result<(), BuildEventError> {
     Ok(())
 }
 
-fn format_time(time: OffsetDateTime) -> String {
+/// `YYYY-MM-DDTHH:MM:SSZ` of `time` in UTC, fractions dropped: how events write times.
+pub fn format_time(time: OffsetDateTime) -> String {
     // Infallible for years 1970..=9999, which validate() guarantees.
     time.to_offset(UtcOffset::UTC)
         .format(TIME_FORMAT)
         .unwrap_or_default()
 }
 
-fn parse_time(text: &str) -> Option<OffsetDateTime> {
+/// Parse a time as events write it (`YYYY-MM-DDTHH:MM:SSZ`).
+pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
     PrimitiveDateTime::parse(text, TIME_FORMAT)
         .ok()
         .map(PrimitiveDateTime::assume_utc)

@@ -5,22 +5,16 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-const TIME_FORMAT: &[BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 const DATE_FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of `time` in UTC, fractions dropped.
 pub fn format(time: OffsetDateTime) -> String {
-    time.to_offset(UtcOffset::UTC)
-        .format(TIME_FORMAT)
-        .unwrap_or_default()
+    stamp_core::event::format_time(time)
 }
 
 /// Parse `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn parse(text: &str) -> Option<OffsetDateTime> {
-    PrimitiveDateTime::parse(text, TIME_FORMAT)
-        .ok()
-        .map(PrimitiveDateTime::assume_utc)
+    stamp_core::event::parse_time(text)
 }
 
 /// Parse an RFC 3339 time with any offset and fraction (OSV `published` dates), to UTC.
@@ -31,6 +25,10 @@ pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
 }
 
 /// The assessment period, both ends included.
+/// Years a period may start and end in (event times are years 1970..=9999).
+pub const PERIOD_YEAR_MIN: i32 = 1970;
+pub const PERIOD_YEAR_MAX: i32 = 9998;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Period {
     pub from: OffsetDateTime,
@@ -44,6 +42,10 @@ pub enum ParsePeriodError {
     Bound(String),
     #[error("the period ends ({to}) before it starts ({from})")]
     Reversed { from: String, to: String },
+    #[error(
+        "the period {from} .. {to} is outside the years {PERIOD_YEAR_MIN}..={PERIOD_YEAR_MAX}"
+    )]
+    OutOfRange { from: String, to: String },
 }
 
 impl Period {
@@ -52,16 +54,26 @@ impl Period {
         let from_time = parse_bound(from, Time::MIDNIGHT)?;
         let end_of_day = Time::from_hms(23, 59, 59).expect("a valid time");
         let to_time = parse_bound(to, end_of_day)?;
-        if to_time < from_time {
+        Period::new(from_time, to_time)
+    }
+
+    /// A period from `from` to `to`, inside the years event times may carry (so a day can
+    /// always be added to either end).
+    pub fn new(from: OffsetDateTime, to: OffsetDateTime) -> Result<Period, ParsePeriodError> {
+        if to < from {
             return Err(ParsePeriodError::Reversed {
-                from: format(from_time),
-                to: format(to_time),
+                from: format(from),
+                to: format(to),
             });
         }
-        Ok(Period {
-            from: from_time,
-            to: to_time,
-        })
+        let years = PERIOD_YEAR_MIN..=PERIOD_YEAR_MAX;
+        if !years.contains(&from.year()) || !years.contains(&to.year()) {
+            return Err(ParsePeriodError::OutOfRange {
+                from: format(from),
+                to: format(to),
+            });
+        }
+        Ok(Period { from, to })
     }
 
     pub fn contains(&self, time: OffsetDateTime) -> bool {
@@ -105,6 +117,14 @@ mod tests {
         assert!(matches!(
             Period::parse("2026-02-01", "2026-01-01"),
             Err(ParsePeriodError::Reversed { .. })
+        ));
+        assert!(matches!(
+            Period::parse("9999-12-31", "9999-12-31"),
+            Err(ParsePeriodError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            Period::parse("1969-12-31", "2026-01-01"),
+            Err(ParsePeriodError::OutOfRange { .. })
         ));
         assert_eq!(
             Period::parse("yesterday", "2026-01-01"),

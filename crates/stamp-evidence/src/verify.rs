@@ -155,7 +155,7 @@ pub fn verify(pack: &Pack, keys: &Keys) -> VerifyReport {
         report.fail(
             "evidence-invalid",
             "evidence.json period",
-            "`period.from`/`period.to` are not UTC times",
+            "`period.from`/`period.to` are not UTC times of a period stamp can export (years 1970-9998)",
         );
         return report;
     };
@@ -588,10 +588,11 @@ fn check_consistency_proofs(
 }
 
 fn period_of(evidence: &Value) -> Option<Period> {
-    Some(Period {
-        from: time_text::parse(evidence["period"]["from"].as_str()?)?,
-        to: time_text::parse(evidence["period"]["to"].as_str()?)?,
-    })
+    Period::new(
+        time_text::parse(evidence["period"]["from"].as_str()?)?,
+        time_text::parse(evidence["period"]["to"].as_str()?)?,
+    )
+    .ok()
 }
 
 fn check_header(evidence: &Value, checkpoint: Option<&Checkpoint>, report: &mut VerifyReport) {
