@@ -21,6 +21,9 @@ pub const WALK_ENTRIES_MAX: u64 = 2_000_000;
 pub const LIST_MAX: usize = 10_000;
 /// Deepest `Include` nesting followed in sshd_config (OpenSSH's own limit is 16).
 pub const SSHD_INCLUDE_DEPTH_MAX: usize = 16;
+/// Most sshd configuration files read through `Include` (repeats count: a file that includes
+/// itself many times stops here instead of multiplying).
+pub const SSHD_FILES_MAX: usize = 256;
 
 /// Everything the rules see.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -523,6 +526,13 @@ impl SshdParse<'_, '_> {
     /// Parse one file; `current` is the Match block index in effect (None = global). A Match
     /// block started inside a file ends with that file, as in OpenSSH.
     fn file(&mut self, path: &str, mut current: Option<usize>, depth: usize) {
+        if self.sshd.files.len() >= SSHD_FILES_MAX {
+            self.reader.problems.push(FactProblem {
+                path: path.to_string(),
+                message: format!("more than {SSHD_FILES_MAX} sshd configuration files included; the rest is not read"),
+            });
+            return;
+        }
         let Some(text) = self.reader.text(path) else {
             return;
         };

@@ -530,18 +530,32 @@ pub fn join(dir: &str, name: &str) -> String {
 /// Whether `name` matches the glob `pattern` (`*`, `?`; no character classes), as sshd's
 /// `Include` needs.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn matches(pattern: &[u8], name: &[u8]) -> bool {
-        match (pattern.first(), name.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => {
-                matches(&pattern[1..], name) || (!name.is_empty() && matches(pattern, &name[1..]))
+    // Iterative, remembering only the last `*`: O(pattern × name), no recursion, so a
+    // hostile `Include` pattern of many stars cannot exhaust time or stack.
+    let (pattern, name) = (pattern.as_bytes(), name.as_bytes());
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
             }
-            (Some(b'?'), Some(_)) => matches(&pattern[1..], &name[1..]),
-            (Some(p), Some(n)) if p == n => matches(&pattern[1..], &name[1..]),
-            _ => false,
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((star_p, star_n)) => {
+                    p = star_p + 1;
+                    n = star_n + 1;
+                    star = Some((star_p, star_n + 1));
+                }
+                None => return false,
+            },
         }
     }
-    matches(pattern.as_bytes(), name.as_bytes())
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -587,5 +601,13 @@ mod tests {
         assert!(!glob_match("*.conf", "50-cloud.conf.bak"));
         assert!(glob_match("a?c", "abc"));
         assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+        assert!(glob_match("*.d/*", "sshd_config.d/x"));
+        // Many stars against a name that does not match: linear, no deep recursion.
+        let hostile = format!("{}x", "*".repeat(200_000));
+        assert!(!glob_match(&hostile, "ssh_host_ecdsa_key.pub"));
+        assert!(glob_match(&hostile, "ssh_host_ecdsa_key.pubx"));
     }
 }

@@ -36,9 +36,33 @@ fn base() -> Value {
 
 /// Evaluate facts that may lack fields the `Facts` type has (deleted keys stay deleted).
 fn evaluate(facts: &Value) -> Vec<stamp_audit::RuleResult> {
-    // Round-trip through `Facts` only to check the document still has the schema's shape.
-    let _: Facts = serde_json::from_value(facts.clone()).unwrap_or_default();
+    // The case's facts must still have the schema's shape, and every key a case sets must be
+    // one the facts type knows: a misspelt key would otherwise test nothing and pass.
+    let typed: Facts = serde_json::from_value(facts.clone())
+        .unwrap_or_else(|error| panic!("facts do not have the schema's shape: {error}"));
+    assert_known_keys(facts, &serde_json::to_value(&typed).unwrap(), "facts");
     RuleSet::builtin().evaluate_value(facts).unwrap()
+}
+
+/// Every object key of `case` also stands in `typed` (the same facts read into `Facts` and
+/// written back, which drops keys the type does not have).
+fn assert_known_keys(case: &Value, typed: &Value, at: &str) {
+    match (case, typed) {
+        (Value::Object(case), Value::Object(typed)) => {
+            for (key, value) in case {
+                let Some(known) = typed.get(key) else {
+                    panic!("`{at}.{key}` is not a field of the facts (misspelt?)");
+                };
+                assert_known_keys(value, known, &format!("{at}.{key}"));
+            }
+        }
+        (Value::Array(case), Value::Array(typed)) => {
+            for (index, (value, known)) in case.iter().zip(typed).enumerate() {
+                assert_known_keys(value, known, &format!("{at}[{index}]"));
+            }
+        }
+        _ => {}
+    }
 }
 
 #[test]
