@@ -48,6 +48,19 @@ impl PackageType {
             PackageType::Cargo => "cargo",
         }
     }
+
+    /// The type [`PackageType::as_str`] names.
+    pub fn parse(text: &str) -> Option<PackageType> {
+        [
+            PackageType::Deb,
+            PackageType::Apk,
+            PackageType::Pypi,
+            PackageType::Npm,
+            PackageType::Cargo,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
 }
 
 /// One installed component.

@@ -166,14 +166,7 @@ fn property<'a>(component: &'a Value, name: &str) -> impl Iterator<Item = &'a st
 }
 
 fn package_type(text: &str) -> Option<PackageType> {
-    Some(match text {
-        "deb" => PackageType::Deb,
-        "apk" => PackageType::Apk,
-        "pypi" => PackageType::Pypi,
-        "npm" => PackageType::Npm,
-        "cargo" => PackageType::Cargo,
-        _ => return None,
-    })
+    PackageType::parse(text)
 }
 
 /// The inventory a CycloneDX document written by `stamp sbom` describes: the
